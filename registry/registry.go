@@ -1,0 +1,167 @@
+// Package registry maps Temporal workflow types to the [routing.QueueKind]
+// whose queues they run on.
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tqrouter/tqrouter/routing"
+)
+
+var (
+	// ErrConflict is returned when a workflow type is registered again
+	// with a different kind.
+	ErrConflict = errors.New("tqrouter: workflow type already registered with another kind")
+	// ErrInvalidWorkflow is returned for an empty type name or a value that
+	// is neither a workflow function nor a type name.
+	ErrInvalidWorkflow = errors.New("tqrouter: invalid workflow")
+)
+
+// Registry maps workflow type names to queue kinds. A zero Registry is ready
+// to use and safe for concurrent use. Lookups never block: they read an
+// immutable snapshot, and registrations publish a new one.
+type Registry struct {
+	mu    sync.Mutex                                   // serializes writers
+	types atomic.Pointer[map[string]routing.QueueKind] // copy on write
+}
+
+// Default returns a new Registry holding the product's workflow types:
+// TenantProvisioningWorkflow, TenantDeletionWorkflow and
+// UserOnboardingWorkflow on [routing.Tenant] queues, and
+// TokenCleanupWorkflow on [routing.Jobs] queues.
+func Default() *Registry {
+	r := &Registry{}
+	types := map[string]routing.QueueKind{
+		"TenantProvisioningWorkflow": routing.Tenant,
+		"TenantDeletionWorkflow":     routing.Tenant,
+		"UserOnboardingWorkflow":     routing.Tenant,
+		"TokenCleanupWorkflow":       routing.Jobs,
+	}
+	r.types.Store(&types)
+	return r
+}
+
+// Register maps the workflow type workflowType to kind. Registering the
+// same pair again is a no-op; registering the type with another kind is an
+// error wrapping [ErrConflict]. An invalid kind is an error wrapping
+// [routing.ErrInvalidConfig].
+func (r *Registry) Register(workflowType string, kind routing.QueueKind) error {
+	if workflowType == "" || strings.TrimSpace(workflowType) != workflowType {
+		return fmt.Errorf("%w: type name %q", ErrInvalidWorkflow, workflowType)
+	}
+	if err := routing.ValidateKind(kind); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var old map[string]routing.QueueKind
+	if p := r.types.Load(); p != nil {
+		old = *p
+	}
+	if have, ok := old[workflowType]; ok {
+		if have != kind {
+			return fmt.Errorf("%w: %q is %q, not %q", ErrConflict, workflowType, have, kind)
+		}
+		return nil
+	}
+	next := make(map[string]routing.QueueKind, len(old)+1)
+	maps.Copy(next, old)
+	next[workflowType] = kind
+	r.types.Store(&next)
+	return nil
+}
+
+// RegisterWorkflow maps a workflow, given as a function or a type name, to
+// kind, under the type name the SDK's client uses for it (see [TypeName]).
+func (r *Registry) RegisterWorkflow(w any, kind routing.QueueKind) error {
+	name, err := TypeName(w)
+	if err != nil {
+		return err
+	}
+	return r.Register(name, kind)
+}
+
+// RegisterWorkflowWithOptions maps a workflow function to kind under the
+// name a worker registers it with through the SDK's
+// RegisterWorkflowWithOptions: opts.Name when set, else the function's
+// name. Starts must name that alias.
+func (r *Registry) RegisterWorkflowWithOptions(w any, opts workflow.RegisterOptions, kind routing.QueueKind) error {
+	if opts.Name != "" {
+		if _, err := TypeName(w); err != nil {
+			return err
+		}
+		return r.Register(opts.Name, kind)
+	}
+	return r.RegisterWorkflow(w, kind)
+}
+
+// Lookup returns the kind of workflowType, and whether it is registered.
+func (r *Registry) Lookup(workflowType string) (routing.QueueKind, bool) {
+	p := r.types.Load()
+	if p == nil {
+		return "", false
+	}
+	kind, ok := (*p)[workflowType]
+	return kind, ok
+}
+
+// Types returns the registered type names of kind, sorted.
+func (r *Registry) Types(kind routing.QueueKind) []string {
+	var names []string
+	if p := r.types.Load(); p != nil {
+		for name, k := range *p {
+			if k == kind {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Kinds returns the kinds that have at least one type registered, sorted.
+func (r *Registry) Kinds() []routing.QueueKind {
+	var kinds []routing.QueueKind
+	if p := r.types.Load(); p != nil {
+		for _, k := range *p {
+			kinds = append(kinds, k)
+		}
+	}
+	slices.Sort(kinds)
+	return slices.Compact(kinds)
+}
+
+// TypeName returns the workflow type name the SDK's client uses for w: w
+// itself if it is a non-empty string, else the name of the function w
+// without its package path and without the "-fm" suffix of method values,
+// exactly as the SDK does. Anything else is an error wrapping
+// [ErrInvalidWorkflow].
+func TypeName(w any) (string, error) {
+	if s, ok := w.(string); ok {
+		if s == "" {
+			return "", fmt.Errorf("%w: empty type name", ErrInvalidWorkflow)
+		}
+		return s, nil
+	}
+	v := reflect.ValueOf(w)
+	if v.Kind() != reflect.Func || v.IsNil() {
+		return "", fmt.Errorf("%w: %T is neither a workflow function nor a type name", ErrInvalidWorkflow, w)
+	}
+	fn := runtime.FuncForPC(v.Pointer())
+	if fn == nil {
+		return "", fmt.Errorf("%w: cannot name function %T", ErrInvalidWorkflow, w)
+	}
+	full := fn.Name()
+	short := full[strings.LastIndexByte(full, '.')+1:]
+	return strings.TrimSuffix(short, "-fm"), nil
+}

@@ -1,0 +1,181 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/workflow"
+	"google.golang.org/grpc"
+
+	"github.com/tqrouter/tqrouter/routing"
+)
+
+func TenantProvisioningWorkflow(workflow.Context) error { return nil }
+
+type workflows struct{}
+
+func (*workflows) UserOnboardingWorkflow(workflow.Context) error { return nil }
+
+func TestDefault(t *testing.T) {
+	r := Default()
+	for name, want := range map[string]routing.QueueKind{
+		"TenantProvisioningWorkflow": routing.Tenant,
+		"TenantDeletionWorkflow":     routing.Tenant,
+		"UserOnboardingWorkflow":     routing.Tenant,
+		"TokenCleanupWorkflow":       routing.Jobs,
+	} {
+		kind, ok := r.Lookup(name)
+		assert.True(t, ok, name)
+		assert.Equal(t, want, kind, name)
+	}
+	_, ok := r.Lookup("SomethingElse")
+	assert.False(t, ok)
+	assert.Equal(t, []routing.QueueKind{routing.Jobs, routing.Tenant}, r.Kinds())
+	assert.Equal(t, []string{"TokenCleanupWorkflow"}, r.Types(routing.Jobs))
+	// Each call returns a registry of its own: no shared default to mutate.
+	require.NoError(t, r.Register("Extra", routing.Jobs))
+	_, ok = Default().Lookup("Extra")
+	assert.False(t, ok)
+}
+
+func TestZeroRegistry(t *testing.T) {
+	var r Registry
+	_, ok := r.Lookup("X")
+	assert.False(t, ok)
+	assert.Empty(t, r.Kinds())
+	assert.Empty(t, r.Types(routing.Tenant))
+	require.NoError(t, r.Register("X", "reports"))
+	kind, ok := r.Lookup("X")
+	assert.True(t, ok)
+	assert.Equal(t, routing.QueueKind("reports"), kind)
+}
+
+func TestRegisterConflictsAndValidation(t *testing.T) {
+	var r Registry
+	require.NoError(t, r.Register("A", routing.Tenant))
+	require.NoError(t, r.Register("A", routing.Tenant), "same pair twice is fine")
+	assert.ErrorIs(t, r.Register("A", routing.Jobs), ErrConflict)
+	kind, _ := r.Lookup("A")
+	assert.Equal(t, routing.Tenant, kind, "a refused registration changes nothing")
+
+	assert.ErrorIs(t, r.Register("", routing.Tenant), ErrInvalidWorkflow)
+	assert.ErrorIs(t, r.Register(" A", routing.Tenant), ErrInvalidWorkflow)
+	assert.ErrorIs(t, r.Register("B", "bad.kind"), routing.ErrInvalidConfig)
+	assert.ErrorIs(t, r.Register("B", ""), routing.ErrInvalidConfig)
+	assert.ErrorIs(t, r.RegisterWorkflow(42, routing.Tenant), ErrInvalidWorkflow)
+	var nilFn func(workflow.Context) error
+	assert.ErrorIs(t, r.RegisterWorkflow(nilFn, routing.Tenant), ErrInvalidWorkflow)
+}
+
+func TestRegisterWorkflowFunctions(t *testing.T) {
+	var r Registry
+	require.NoError(t, r.RegisterWorkflow(TenantProvisioningWorkflow, routing.Tenant))
+	require.NoError(t, r.RegisterWorkflow((*workflows)(nil).UserOnboardingWorkflow, routing.Tenant))
+	require.NoError(t, r.RegisterWorkflowWithOptions(TenantProvisioningWorkflow, workflow.RegisterOptions{Name: "provision-v2"}, routing.Tenant))
+	require.NoError(t, r.RegisterWorkflowWithOptions(TenantProvisioningWorkflow, workflow.RegisterOptions{}, routing.Tenant))
+	assert.Equal(t, []string{"TenantProvisioningWorkflow", "UserOnboardingWorkflow", "provision-v2"}, r.Types(routing.Tenant))
+	assert.ErrorIs(t, r.RegisterWorkflowWithOptions("x", workflow.RegisterOptions{Name: "y"}, "a b"), routing.ErrInvalidConfig)
+}
+
+// nameRecorder is a client outbound interceptor that records the workflow
+// type name the SDK computed and stops the call before any network use.
+type nameRecorder struct {
+	interceptor.ClientOutboundInterceptorBase
+	got string
+}
+
+var errStop = fmt.Errorf("stopped by test")
+
+func (n *nameRecorder) ExecuteWorkflow(_ context.Context, in *interceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
+	n.got = in.WorkflowType
+	return nil, errStop
+}
+
+type recorderInterceptor struct {
+	interceptor.ClientInterceptorBase
+	rec *nameRecorder
+}
+
+func (r *recorderInterceptor) InterceptClient(next interceptor.ClientOutboundInterceptor) interceptor.ClientOutboundInterceptor {
+	r.rec.Next = next
+	return r.rec
+}
+
+// TestTypeNameMatchesSDK checks TypeName against the name the SDK's own
+// client computes for the same values.
+func TestTypeNameMatchesSDK(t *testing.T) {
+	rec := &nameRecorder{}
+	// The client asks the server for its capabilities before it runs the
+	// interceptors; answer that one call here so the test needs no server.
+	systemInfo := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if method == "/temporal.api.workflowservice.v1.WorkflowService/GetSystemInfo" {
+			return nil
+		}
+		return fmt.Errorf("unexpected call %s", method)
+	}
+	c, err := client.NewLazyClient(client.Options{
+		HostPort:          "127.0.0.1:1", // never dialled
+		Interceptors:      []interceptor.ClientInterceptor{&recorderInterceptor{rec: rec}},
+		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithUnaryInterceptor(systemInfo)}},
+	})
+	require.NoError(t, err)
+	defer c.Close()
+
+	closure := func(workflow.Context) error { return nil }
+	for _, w := range []any{TenantProvisioningWorkflow, (*workflows)(nil).UserOnboardingWorkflow, (&workflows{}).UserOnboardingWorkflow, closure, "ByName"} {
+		_, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{TaskQueue: "q"}, w)
+		require.ErrorIs(t, err, errStop)
+		name, err := TypeName(w)
+		require.NoError(t, err)
+		assert.Equal(t, rec.got, name, "%T", w)
+	}
+}
+
+func TestConcurrentRegisterAndLookup(t *testing.T) {
+	r := Default()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				name := fmt.Sprintf("W%d_%d", g, i)
+				assert.NoError(t, r.Register(name, routing.Tenant))
+				kind, ok := r.Lookup("TokenCleanupWorkflow")
+				assert.True(t, ok)
+				assert.Equal(t, routing.Jobs, kind)
+				_, ok = r.Lookup(name)
+				assert.True(t, ok)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Len(t, r.Types(routing.Tenant), 3+8*200)
+}
+
+func FuzzRegister(f *testing.F) {
+	f.Add("UserOnboardingWorkflow", "tenant")
+	f.Add("", "jobs")
+	f.Add("x", "a.b")
+	f.Fuzz(func(t *testing.T, name, kind string) {
+		var r Registry
+		err := r.Register(name, routing.QueueKind(kind))
+		got, ok := r.Lookup(name)
+		if err != nil {
+			if ok {
+				t.Fatalf("refused registration of %q/%q is visible", name, kind)
+			}
+			return
+		}
+		if !ok || got != routing.QueueKind(kind) {
+			t.Fatalf("Lookup(%q) = %q, %v after registering %q", name, got, ok, kind)
+		}
+		if err := r.Register(name, routing.QueueKind(kind)+"x"); err == nil {
+			t.Fatalf("conflicting registration of %q accepted", name)
+		}
+	})
+}
