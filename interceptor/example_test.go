@@ -1,0 +1,70 @@
+package interceptor_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"go.temporal.io/sdk/client"
+	sdkinterceptor "go.temporal.io/sdk/interceptor"
+
+	"github.com/tqrouter/tqrouter/interceptor"
+	"github.com/tqrouter/tqrouter/registry"
+	"github.com/tqrouter/tqrouter/routing"
+)
+
+// The one-line adoption: add the router to client.Options.Interceptors.
+// Call sites keep naming "main-queue".
+func ExampleNew() {
+	router, err := interceptor.New(registry.Default(), routing.Config{Prefix: "saas", Shards: 32})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := client.NewLazyClient(client.Options{
+		HostPort:     "localhost:7233",
+		Interceptors: []sdkinterceptor.ClientInterceptor{router},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// Unchanged call site; the tenant comes from the request context.
+	ctx := interceptor.WithTenant(context.Background(), "acme")
+	_, _ = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "main-queue"}, "UserOnboardingWorkflow")
+}
+
+// Workers poll every shard queue of a kind.
+func ExampleInterceptor_Table() {
+	router, err := interceptor.New(registry.Default(), routing.Config{Prefix: "saas", Shards: 4})
+	if err != nil {
+		log.Fatal(err)
+	}
+	queues, _ := router.Table().Queues(routing.Tenant)
+	fmt.Println(queues)
+	jobs, _ := router.Table().Queues(routing.Jobs)
+	fmt.Println(jobs[0])
+	// Output:
+	// [saas.tenant.00 saas.tenant.01 saas.tenant.02 saas.tenant.03]
+	// saas.jobs.00
+}
+
+func ExampleWithTenant() {
+	ctx := interceptor.WithTenant(context.Background(), "acme")
+	tenant, ok := interceptor.TenantFromContext(ctx)
+	fmt.Println(tenant, ok)
+	// Output: acme true
+}
+
+// Per-tenant fairness weights, and a shadow rollout that only traces.
+func ExampleWithWeightFunc() {
+	weights := map[string]float32{"acme": 5, "globex": 0.5}
+	router, err := interceptor.New(registry.Default(), routing.Config{Prefix: "saas", Shards: 32},
+		interceptor.WithWeightFunc(func(_ context.Context, tenant string) float32 { return weights[tenant] }),
+		interceptor.WithShadowMode(),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = router
+}

@@ -1,0 +1,83 @@
+package interceptor
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"unicode/utf8"
+
+	"go.temporal.io/sdk/client"
+	sdkinterceptor "go.temporal.io/sdk/interceptor"
+
+	"github.com/tqrouter/tqrouter/registry"
+	"github.com/tqrouter/tqrouter/routing"
+)
+
+// FuzzExecuteWorkflow feeds arbitrary tenant IDs, memo values and weights
+// through the interceptor: it must never panic, a refused start must never
+// reach the next interceptor, and a routed one must land on the reference
+// shard with a fairness key Temporal accepts.
+func FuzzExecuteWorkflow(f *testing.F) {
+	f.Add("acme", "", float32(1), false, "UserOnboardingWorkflow", "main-queue")
+	f.Add("", "acme", float32(0), true, "TenantProvisioningWorkflow", "main-queue")
+	f.Add("acme", "globex", float32(2), false, "TokenCleanupWorkflow", "main-queue")
+	f.Add(" \t", "", float32(-1), false, "UserOnboardingWorkflow", "main-queue")
+	f.Add("\xff\xfe", "", float32(3e38), false, "UserOnboardingWorkflow", "saas.tenant.01")
+	f.Add("tenant-ü-☃", "tenant-ü-☃", float32(0.0000001), true, "Unknown", "other")
+	f.Fuzz(func(t *testing.T, ctxTenant, memoTenant string, weight float32, memoAsInt bool, workflowType, queue string) {
+		router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: 7},
+			WithWeightFunc(func(context.Context, string) float32 { return weight }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := &fakeNext{}
+		out := router.InterceptClient(next)
+		var memo map[string]any
+		if memoTenant != "" {
+			memo = map[string]any{DefaultMemoKey: memoTenant}
+			if memoAsInt {
+				memo[DefaultMemoKey] = len(memoTenant)
+			}
+		}
+		opts := &client.StartWorkflowOptions{TaskQueue: queue, Memo: memo}
+		_, err = out.ExecuteWorkflow(WithTenant(context.Background(), ctxTenant), &sdkinterceptor.ClientExecuteWorkflowInput{Options: opts, WorkflowType: workflowType})
+		if err != nil {
+			var re *RouteError
+			if !errors.As(err, &re) {
+				t.Fatalf("refusal is not a *RouteError: %v", err)
+			}
+			if next.calls != 0 {
+				t.Fatal("refused start reached the next interceptor")
+			}
+			return
+		}
+		if next.calls != 1 {
+			t.Fatalf("accepted start reached next %d times", next.calls)
+		}
+		got := next.execute.Options
+		if got.TaskQueue == queue {
+			return // passthrough
+		}
+		kind, _ := router.reg.Lookup(workflowType)
+		if kind == routing.Jobs {
+			if got.TaskQueue != "saas.jobs.00" {
+				t.Fatalf("job on %q", got.TaskQueue)
+			}
+			return
+		}
+		tenant := ctxTenant
+		if tenant == "" {
+			tenant = memoTenant
+		}
+		if want := routing.TaskQueueName("saas", kind, routing.StableShard(tenant, 7)); got.TaskQueue != want {
+			t.Fatalf("tenant %q routed to %q, want %q", tenant, got.TaskQueue, want)
+		}
+		key := got.Priority.FairnessKey
+		if key == "" || len(key) > routing.MaxFairnessKeyLen || !utf8.ValidString(key) {
+			t.Fatalf("fairness key %q for tenant %q", key, tenant)
+		}
+		if w := got.Priority.FairnessWeight; w < 0 || w > routing.MaxWeight || w != w {
+			t.Fatalf("weight %v", w)
+		}
+	})
+}

@@ -1,0 +1,337 @@
+package interceptor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.temporal.io/sdk/client"
+	sdkinterceptor "go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tqrouter/tqrouter/registry"
+	"github.com/tqrouter/tqrouter/routing"
+)
+
+// Interceptor routes workflow starts to shard task queues. It implements the
+// SDK's ClientInterceptor; create it with [New] and add it to
+// client.Options.Interceptors. It is safe for concurrent use.
+type Interceptor struct {
+	sdkinterceptor.ClientInterceptorBase
+
+	reg    *registry.Registry
+	table  *routing.Table
+	opts   options
+	tracer trace.Tracer
+	ops    opSet // update-with-start operations made by this router
+}
+
+var _ sdkinterceptor.ClientInterceptor = (*Interceptor)(nil)
+
+// New returns an Interceptor that routes the workflow types of reg according
+// to cfg. An invalid cfg or option is an error wrapping
+// [routing.ErrInvalidConfig].
+func New(reg *registry.Registry, cfg routing.Config, opts ...Option) (*Interceptor, error) {
+	if reg == nil {
+		return nil, fmt.Errorf("%w: nil registry", routing.ErrInvalidConfig)
+	}
+	table, err := routing.NewTable(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o := options{
+		legacyQueues:   []string{DefaultLegacyQueue},
+		memoKey:        DefaultMemoKey,
+		tracerProvider: otel.GetTracerProvider(),
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&o)
+		}
+	}
+	if len(o.legacyQueues) == 0 {
+		return nil, fmt.Errorf("%w: no legacy queues", routing.ErrInvalidConfig)
+	}
+	for _, q := range o.legacyQueues {
+		if q == "" || table.IsRouted(q) {
+			return nil, fmt.Errorf("%w: legacy queue %q is empty or a shard queue", routing.ErrInvalidConfig, q)
+		}
+	}
+	return &Interceptor{
+		reg:    reg,
+		table:  table,
+		opts:   o,
+		tracer: o.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version)),
+		ops:    newOpSet(),
+	}, nil
+}
+
+// Table returns the routing table of i, for example to list the queues
+// workers must poll.
+func (i *Interceptor) Table() *routing.Table { return i.table }
+
+// InterceptClient implements the SDK's ClientInterceptor.
+func (i *Interceptor) InterceptClient(next sdkinterceptor.ClientOutboundInterceptor) sdkinterceptor.ClientOutboundInterceptor {
+	out := &clientOutbound{root: i}
+	out.Next = next
+	return out
+}
+
+// start is what the router needs to know of one workflow start.
+type start struct {
+	path         string
+	workflowType string
+	taskQueue    string
+	memo         map[string]any
+	priority     temporal.Priority
+}
+
+// outcome is the router's answer for one start.
+type outcome struct {
+	decision Decision
+	// Set when decision is Routed: the queue and priority to start with.
+	taskQueue string
+	priority  temporal.Priority
+}
+
+// route decides where s goes, traces the decision, and returns the outcome,
+// or a *RouteError when s must be refused. In shadow mode it never refuses
+// and never changes anything.
+func (i *Interceptor) route(ctx context.Context, s start) (outcome, error) {
+	kind, registered := i.reg.Lookup(s.workflowType)
+	_, span := i.tracer.Start(ctx, SpanName(s.workflowType, registered), trace.WithSpanKind(trace.SpanKindInternal))
+	defer span.End()
+
+	out, r, tenant, reason, err := i.decide(ctx, s, kind, registered)
+	if err != nil {
+		err = &RouteError{Path: s.path, WorkflowType: s.workflowType, TaskQueue: s.taskQueue, Err: err}
+		out = outcome{decision: Refused}
+	}
+	if i.opts.shadow {
+		// Record what would have happened, refusals included, and let the
+		// start go as it was.
+		if span.IsRecording() {
+			i.annotate(span, s, Shadow, r, tenant, reason, err)
+		}
+		return outcome{decision: Shadow}, nil
+	}
+	if span.IsRecording() {
+		i.annotate(span, s, out.decision, r, tenant, reason, err)
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	return out, err
+}
+
+// decide is the routing policy; it has no side effects.
+func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKind, registered bool) (out outcome, r routing.Route, tenant, reason string, err error) {
+	legacy := slices.Contains(i.opts.legacyQueues, s.taskQueue)
+	switch {
+	case !legacy && i.table.IsRouted(s.taskQueue):
+		return outcome{decision: Passthrough}, r, "", reasonAlreadyRouted, nil
+	case !legacy:
+		return outcome{decision: Passthrough}, r, "", reasonExplicitQueue, nil
+	case !registered && i.opts.refuseUnregistered:
+		return out, r, "", "", ErrUnregisteredWorkflow
+	case !registered:
+		return outcome{decision: Passthrough}, r, "", reasonUnregistered, nil
+	}
+	tenant, err = i.tenantOf(ctx, s.workflowType, s.memo)
+	if err != nil {
+		return out, r, "", "", err
+	}
+	if kind == routing.Jobs {
+		r, err = i.table.JobRoute(kind)
+		if err != nil {
+			return out, r, tenant, "", err
+		}
+		return outcome{decision: Routed, taskQueue: r.TaskQueue, priority: s.priority}, r, tenant, "", nil
+	}
+	if tenant == "" {
+		if i.opts.legacyFallback {
+			return outcome{decision: Passthrough}, r, "", reasonNoTenant, nil
+		}
+		return out, r, "", "", ErrMissingTenant
+	}
+	weight := s.priority.FairnessWeight
+	if i.opts.weightFunc != nil {
+		weight = i.opts.weightFunc(ctx, tenant)
+	}
+	r, err = i.table.TenantRoute(kind, tenant, weight)
+	if err != nil {
+		return out, r, tenant, "", err
+	}
+	return outcome{
+		decision:  Routed,
+		taskQueue: r.TaskQueue,
+		priority: temporal.Priority{
+			PriorityKey:    s.priority.PriorityKey, // the caller's own key is kept
+			FairnessKey:    r.FairnessKey,
+			FairnessWeight: r.FairnessWeight,
+		},
+	}, r, tenant, "", nil
+}
+
+func (i *Interceptor) annotate(span trace.Span, s start, d Decision, r routing.Route, tenant, reason string, err error) {
+	span.SetAttributes(
+		AttrWorkflowType.String(s.workflowType),
+		AttrStartPath.String(s.path),
+		AttrOriginalQueue.String(s.taskQueue),
+		AttrDecision.String(string(d)),
+	)
+	if r.TaskQueue != "" {
+		span.SetAttributes(
+			AttrQueueKind.String(string(r.Kind)),
+			AttrShard.Int(r.Shard),
+			AttrChosenQueue.String(r.TaskQueue),
+		)
+		if r.FairnessWeight != 0 {
+			span.SetAttributes(AttrWeight.Float64(float64(r.FairnessWeight)))
+		}
+	}
+	if reason != "" {
+		span.SetAttributes(AttrReason.String(reason))
+	}
+	if tenant != "" {
+		if i.opts.tenantInTraces {
+			span.SetAttributes(AttrTenantID.String(tenant))
+		} else {
+			span.SetAttributes(AttrTenantHash.String(TenantHash(tenant)))
+		}
+	}
+	if err != nil {
+		span.SetAttributes(AttrErrorType.String(errorType(err)))
+	}
+}
+
+// errorType is the low-cardinality error.type of a refusal.
+func errorType(err error) string {
+	for _, e := range []struct {
+		err  error
+		name string
+	}{
+		{ErrMissingTenant, "missing_tenant"},
+		{ErrTenantMismatch, "tenant_mismatch"},
+		{ErrInvalidTenant, "invalid_tenant"},
+		{ErrInvalidWeight, "invalid_weight"},
+		{ErrUnregisteredWorkflow, "unregistered_workflow"},
+		{ErrUnroutedUpdateWithStart, "unrouted_update_with_start"},
+		{routing.ErrInvalidConfig, "invalid_config"},
+	} {
+		if errors.Is(err, e.err) {
+			return e.name
+		}
+	}
+	return "other"
+}
+
+// routeOptions routes a start described by StartWorkflowOptions and returns
+// the options to start with: opts itself when nothing changes, else a copy.
+func (i *Interceptor) routeOptions(ctx context.Context, path, workflowType string, opts *client.StartWorkflowOptions) (*client.StartWorkflowOptions, error) {
+	if opts == nil {
+		return nil, nil // the SDK reports missing options itself
+	}
+	out, err := i.route(ctx, start{path: path, workflowType: workflowType, taskQueue: opts.TaskQueue, memo: opts.Memo, priority: opts.Priority})
+	if err != nil || out.decision != Routed {
+		return opts, err
+	}
+	routed := *opts
+	routed.TaskQueue = out.taskQueue
+	routed.Priority = out.priority
+	return &routed, nil
+}
+
+// RouteScheduleAction routes a schedule's workflow action in place, with
+// the tenant of ctx. CreateSchedule is routed by the interceptor itself, but
+// ScheduleHandle.Update is not visible to client interceptors: call this on
+// the action an update sets.
+func (i *Interceptor) RouteScheduleAction(ctx context.Context, action *client.ScheduleWorkflowAction) error {
+	if action == nil {
+		return nil
+	}
+	routed, err := i.routeScheduleAction(ctx, action)
+	if err == nil {
+		*action = *routed
+	}
+	return err
+}
+
+func (i *Interceptor) routeScheduleAction(ctx context.Context, action *client.ScheduleWorkflowAction) (*client.ScheduleWorkflowAction, error) {
+	workflowType, err := registry.TypeName(action.Workflow)
+	if err != nil {
+		return action, nil // the SDK reports a bad workflow itself
+	}
+	out, err := i.route(ctx, start{path: "CreateSchedule", workflowType: workflowType, taskQueue: action.TaskQueue, memo: action.Memo, priority: action.Priority})
+	if err != nil || out.decision != Routed {
+		return action, err
+	}
+	routed := *action
+	routed.TaskQueue = out.taskQueue
+	routed.Priority = out.priority
+	return &routed, nil
+}
+
+type clientOutbound struct {
+	sdkinterceptor.ClientOutboundInterceptorBase
+	root *Interceptor
+}
+
+func (o *clientOutbound) ExecuteWorkflow(ctx context.Context, in *sdkinterceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
+	opts, err := o.root.routeOptions(ctx, "ExecuteWorkflow", in.WorkflowType, in.Options)
+	if err != nil {
+		return nil, err
+	}
+	if opts != in.Options {
+		routed := *in
+		routed.Options = opts
+		in = &routed
+	}
+	return o.Next.ExecuteWorkflow(ctx, in)
+}
+
+func (o *clientOutbound) SignalWithStartWorkflow(ctx context.Context, in *sdkinterceptor.ClientSignalWithStartWorkflowInput) (client.WorkflowRun, error) {
+	opts, err := o.root.routeOptions(ctx, "SignalWithStartWorkflow", in.WorkflowType, in.Options)
+	if err != nil {
+		return nil, err
+	}
+	if opts != in.Options {
+		routed := *in
+		routed.Options = opts
+		in = &routed
+	}
+	return o.Next.SignalWithStartWorkflow(ctx, in)
+}
+
+func (o *clientOutbound) CreateSchedule(ctx context.Context, in *sdkinterceptor.ScheduleClientCreateInput) (client.ScheduleHandle, error) {
+	if in.Options == nil {
+		return o.Next.CreateSchedule(ctx, in)
+	}
+	action, ok := in.Options.Action.(*client.ScheduleWorkflowAction)
+	if !ok || action == nil {
+		return o.Next.CreateSchedule(ctx, in) // the SDK refuses other actions
+	}
+	routedAction, err := o.root.routeScheduleAction(ctx, action)
+	if err != nil {
+		return nil, err
+	}
+	if routedAction != action {
+		opts := *in.Options
+		opts.Action = routedAction
+		routed := *in
+		routed.Options = &opts
+		in = &routed
+	}
+	return o.Next.CreateSchedule(ctx, in)
+}
+
+func (o *clientOutbound) UpdateWithStartWorkflow(ctx context.Context, in *sdkinterceptor.ClientUpdateWithStartWorkflowInput) (client.WorkflowUpdateHandle, error) {
+	if err := o.root.checkOperation(ctx, in.StartWorkflowOperation); err != nil {
+		return nil, err
+	}
+	return o.Next.UpdateWithStartWorkflow(ctx, in)
+}
