@@ -48,7 +48,7 @@ type RouteError struct {
 
 // Error describes the refusal; it never contains the tenant ID.
 func (e *RouteError) Error() string {
-	return fmt.Sprintf("tqrouter: refused %s of %q on %q: %v", e.Path, e.WorkflowType, e.TaskQueue, e.Err)
+	return fmt.Sprintf("%v (refused %s of %q on %q)", e.Err, e.Path, e.WorkflowType, e.TaskQueue)
 }
 
 // Unwrap returns e.Err.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"go.opentelemetry.io/otel"
@@ -17,11 +18,14 @@ import (
 	"github.com/tqrouter/tqrouter/routing"
 )
 
-// Interceptor routes workflow starts to shard task queues. It implements the
-// SDK's ClientInterceptor; create it with [New] and add it to
-// client.Options.Interceptors. It is safe for concurrent use.
+// Interceptor routes workflow starts to shard task queues. Create it with
+// [New] and add it to client.Options.Interceptors. It is also a worker
+// interceptor (worker.Options.Interceptors): there it routes child workflows
+// and continue-as-new started on a legacy queue, for the tenant of the
+// workflow, and passes the tenant on to activities. It is safe for
+// concurrent use.
 type Interceptor struct {
-	sdkinterceptor.ClientInterceptorBase
+	sdkinterceptor.InterceptorBase // client and worker
 
 	reg    *registry.Registry
 	table  *routing.Table
@@ -30,7 +34,7 @@ type Interceptor struct {
 	ops    opSet // update-with-start operations made by this router
 }
 
-var _ sdkinterceptor.ClientInterceptor = (*Interceptor)(nil)
+var _ sdkinterceptor.Interceptor = (*Interceptor)(nil)
 
 // New returns an Interceptor that routes the workflow types of reg according
 // to cfg. An invalid cfg or option is an error wrapping
@@ -88,14 +92,23 @@ type start struct {
 	taskQueue    string
 	memo         map[string]any
 	priority     temporal.Priority
+	// inWorkflow marks a start made by workflow code: the tenant comes
+	// from the context (the parent's) and the memo only, and the weight is
+	// the caller's, so that no user function runs inside a workflow.
+	inWorkflow bool
+	// untraced skips the span: a replayed workflow decides again but must
+	// not trace twice.
+	untraced bool
 }
 
 // outcome is the router's answer for one start.
 type outcome struct {
 	decision Decision
-	// Set when decision is Routed: the queue and priority to start with.
+	// Set when decision is Routed: the queue, priority and memo to start
+	// with. memo is nil when the caller's memo is kept as it is.
 	taskQueue string
 	priority  temporal.Priority
+	memo      map[string]any
 }
 
 // route decides where s goes, traces the decision, and returns the outcome,
@@ -103,8 +116,11 @@ type outcome struct {
 // and never changes anything.
 func (i *Interceptor) route(ctx context.Context, s start) (outcome, error) {
 	kind, registered := i.reg.Lookup(s.workflowType)
-	_, span := i.tracer.Start(ctx, SpanName(s.workflowType, registered), trace.WithSpanKind(trace.SpanKindInternal))
-	defer span.End()
+	span := trace.SpanFromContext(nil) // non-recording
+	if !s.untraced {
+		_, span = i.tracer.Start(ctx, SpanName(s.workflowType, registered), trace.WithSpanKind(trace.SpanKindInternal))
+		defer span.End()
+	}
 
 	out, r, tenant, reason, err := i.decide(ctx, s, kind, registered)
 	if err != nil {
@@ -141,7 +157,7 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 	case !registered:
 		return outcome{decision: Passthrough}, r, "", reasonUnregistered, nil
 	}
-	tenant, err = i.tenantOf(ctx, s.workflowType, s.memo)
+	tenant, err = i.tenantOf(ctx, s.workflowType, s.memo, s.inWorkflow)
 	if err != nil {
 		return out, r, "", "", err
 	}
@@ -159,7 +175,7 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 		return out, r, "", "", ErrMissingTenant
 	}
 	weight := s.priority.FairnessWeight
-	if i.opts.weightFunc != nil {
+	if i.opts.weightFunc != nil && !s.inWorkflow {
 		weight = i.opts.weightFunc(ctx, tenant)
 	}
 	r, err = i.table.TenantRoute(kind, tenant, weight)
@@ -174,7 +190,21 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 			FairnessKey:    r.FairnessKey,
 			FairnessWeight: r.FairnessWeight,
 		},
+		memo: i.memoWithTenant(s.memo, tenant),
 	}, r, tenant, "", nil
+}
+
+// memoWithTenant returns a copy of memo with the tenant under the memo key,
+// so that the tenant travels with the workflow (to its children, activities
+// and continue-as-new), or nil when memo already holds it.
+func (i *Interceptor) memoWithTenant(memo map[string]any, tenant string) map[string]any {
+	if _, ok := memo[i.opts.memoKey]; ok {
+		return nil // it agreed with the tenant, or the start was refused
+	}
+	out := make(map[string]any, len(memo)+1)
+	maps.Copy(out, memo)
+	out[i.opts.memoKey] = tenant
+	return out
 }
 
 func (i *Interceptor) annotate(span trace.Span, s start, d Decision, r routing.Route, tenant, reason string, err error) {
@@ -243,6 +273,9 @@ func (i *Interceptor) routeOptions(ctx context.Context, path, workflowType strin
 	routed := *opts
 	routed.TaskQueue = out.taskQueue
 	routed.Priority = out.priority
+	if out.memo != nil {
+		routed.Memo = out.memo
+	}
 	return &routed, nil
 }
 
@@ -273,6 +306,9 @@ func (i *Interceptor) routeScheduleAction(ctx context.Context, action *client.Sc
 	routed := *action
 	routed.TaskQueue = out.taskQueue
 	routed.Priority = out.priority
+	if out.memo != nil {
+		routed.Memo = out.memo
+	}
 	return &routed, nil
 }
 

@@ -551,3 +551,8 @@ func TestSpanName(t *testing.T) {
 	// Golden, from `printf acme | sha256sum | cut -c1-16`.
 	assert.Equal(t, "822b33ad87c148a0", TenantHash("acme"))
 }
+
+func TestRouteErrorMessage(t *testing.T) {
+	err := &RouteError{Path: "ExecuteWorkflow", WorkflowType: "UserOnboardingWorkflow", TaskQueue: "main-queue", Err: ErrMissingTenant}
+	assert.Equal(t, `tqrouter: tenant-scoped workflow started without a tenant ID (refused ExecuteWorkflow of "UserOnboardingWorkflow" on "main-queue")`, err.Error())
+}

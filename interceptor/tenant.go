@@ -55,7 +55,7 @@ func memoTenant(memo map[string]any, key string) (string, error) {
 
 // tenantOf returns the tenant of a start from all its sources; "" if none
 // has one. Sources that have one must agree.
-func (i *Interceptor) tenantOf(ctx context.Context, workflowType string, memo map[string]any) (string, error) {
+func (i *Interceptor) tenantOf(ctx context.Context, workflowType string, memo map[string]any, inWorkflow bool) (string, error) {
 	tenant, _ := TenantFromContext(ctx)
 	fromMemo, err := memoTenant(memo, i.opts.memoKey)
 	if err != nil {
@@ -64,7 +64,7 @@ func (i *Interceptor) tenantOf(ctx context.Context, workflowType string, memo ma
 	if tenant, err = agree(tenant, fromMemo, "context value", "memo field"); err != nil {
 		return "", err
 	}
-	if i.opts.tenantFunc != nil {
+	if i.opts.tenantFunc != nil && !inWorkflow {
 		fromFunc, err := i.opts.tenantFunc(ctx, workflowType)
 		if err != nil {
 			return "", fmt.Errorf("tqrouter: tenant function: %w", err)

@@ -24,6 +24,10 @@ func TestQueues(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"saas.tenant.00", "saas.tenant.07", "saas.tenant.03"}, some)
 
+	jobs, err := Queues(table, routing.Jobs)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"saas.jobs.00"}, jobs, "jobs only ever go to shard 00")
+
 	_, err = Queues(table, routing.Tenant, 16)
 	assert.ErrorIs(t, err, routing.ErrInvalidConfig)
 	_, err = Queues(table, routing.Tenant, -1)

@@ -1,0 +1,236 @@
+package interceptor
+
+import (
+	"context"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+	sdkinterceptor "go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tqrouter/tqrouter/registry"
+)
+
+// tenantHeader is the header that carries the tenant ID from a workflow to
+// its activities.
+const tenantHeader = "tqrouter-tenant"
+
+// workflowTenantKey is the workflow.Context key of the workflow's tenant.
+type workflowTenantKey struct{}
+
+// WorkflowTenant returns the tenant of the running workflow, from its memo,
+// when the router is a worker interceptor; ok is false for a workflow
+// without one (a system job, or an unrouted start).
+func WorkflowTenant(ctx workflow.Context) (tenant string, ok bool) {
+	tenant, _ = ctx.Value(workflowTenantKey{}).(string)
+	return tenant, tenant != ""
+}
+
+// InterceptWorkflow implements the SDK's WorkerInterceptor.
+func (i *Interceptor) InterceptWorkflow(ctx workflow.Context, next sdkinterceptor.WorkflowInboundInterceptor) sdkinterceptor.WorkflowInboundInterceptor {
+	in := &workflowInbound{root: i}
+	in.Next = next
+	return in
+}
+
+// InterceptActivity implements the SDK's WorkerInterceptor.
+func (i *Interceptor) InterceptActivity(ctx context.Context, next sdkinterceptor.ActivityInboundInterceptor) sdkinterceptor.ActivityInboundInterceptor {
+	in := &activityInbound{}
+	in.Next = next
+	return in
+}
+
+type workflowInbound struct {
+	sdkinterceptor.WorkflowInboundInterceptorBase
+	root   *Interceptor
+	tenant string // from the memo, recorded in history: replay-safe
+}
+
+func (w *workflowInbound) Init(outbound sdkinterceptor.WorkflowOutboundInterceptor) error {
+	out := &workflowOutbound{in: w}
+	out.Next = outbound
+	return w.Next.Init(out)
+}
+
+func (w *workflowInbound) ExecuteWorkflow(ctx workflow.Context, in *sdkinterceptor.ExecuteWorkflowInput) (any, error) {
+	if memo := workflow.GetInfo(ctx).Memo; memo != nil {
+		if p, ok := memo.GetFields()[w.root.opts.memoKey]; ok {
+			// A memo that is not a tenant ID leaves the workflow without
+			// one; its starts are then judged as if it had none.
+			w.tenant, _ = memoTenant(map[string]any{w.root.opts.memoKey: p}, w.root.opts.memoKey)
+		}
+	}
+	if w.tenant != "" {
+		ctx = workflow.WithValue(ctx, workflowTenantKey{}, w.tenant)
+	}
+	return w.Next.ExecuteWorkflow(ctx, in)
+}
+
+type workflowOutbound struct {
+	sdkinterceptor.WorkflowOutboundInterceptorBase
+	in *workflowInbound
+}
+
+// routeCtx is the context of a start made by workflow code: it carries the
+// workflow's tenant as if it had been set with WithTenant.
+func (w *workflowOutbound) routeCtx() context.Context {
+	ctx := context.Background()
+	if w.in.tenant != "" {
+		ctx = WithTenant(ctx, w.in.tenant)
+	}
+	return ctx
+}
+
+func (w *workflowOutbound) ExecuteChildWorkflow(ctx workflow.Context, childWorkflowType string, args ...any) workflow.ChildWorkflowFuture {
+	opts := workflow.GetChildWorkflowOptions(ctx)
+	queue := opts.TaskQueue
+	if queue == "" {
+		queue = workflow.GetInfo(ctx).TaskQueueName // a child inherits its parent's queue
+	}
+	priority := opts.Priority
+	if priority.FairnessWeight == 0 {
+		priority.FairnessWeight = workflow.GetInfo(ctx).Priority.FairnessWeight // the parent's weight
+	}
+	out, err := w.in.root.routeInWorkflow(ctx, w.routeCtx(), start{
+		path: "ExecuteChildWorkflow", workflowType: childWorkflowType, taskQueue: queue,
+		memo: opts.Memo, priority: priority, inWorkflow: true,
+	})
+	if err != nil {
+		return refusedChild(ctx, err)
+	}
+	switch {
+	case out.decision == Routed:
+		opts.TaskQueue = out.taskQueue
+		opts.Priority = out.priority
+		if out.memo != nil {
+			opts.Memo = out.memo
+		}
+		ctx = workflow.WithChildOptions(ctx, opts)
+	case out.decision == Passthrough && w.in.tenant != "":
+		// A child left on its queue (say, inheriting the parent's routed
+		// queue) still belongs to the parent's tenant.
+		if memo := w.in.root.memoWithTenant(opts.Memo, w.in.tenant); memo != nil {
+			opts.Memo = memo
+			ctx = workflow.WithChildOptions(ctx, opts)
+		}
+	}
+	return w.Next.ExecuteChildWorkflow(ctx, childWorkflowType, args...)
+}
+
+func (w *workflowOutbound) NewContinueAsNewError(ctx workflow.Context, wfn any, args ...any) error {
+	ctx, err := w.routeContinueAsNew(ctx, wfn)
+	if err != nil {
+		return err
+	}
+	return w.Next.NewContinueAsNewError(ctx, wfn, args...)
+}
+
+func (w *workflowOutbound) NewContinueAsNewErrorWithOptions(ctx workflow.Context, options workflow.ContinueAsNewErrorOptions, wfn any, args ...any) error {
+	ctx, err := w.routeContinueAsNew(ctx, wfn)
+	if err != nil {
+		return err
+	}
+	return w.Next.NewContinueAsNewErrorWithOptions(ctx, options, wfn, args...)
+}
+
+// routeContinueAsNew keeps a continue-as-new off the legacy queue: a run on
+// a routed queue continues there by default, but code that names the legacy
+// queue (workflow.WithWorkflowTaskQueue) is routed like a start. Memo and
+// priority carry over to the new run.
+func (w *workflowOutbound) routeContinueAsNew(ctx workflow.Context, wfn any) (workflow.Context, error) {
+	queue := workflow.GetChildWorkflowOptions(ctx).TaskQueue
+	if queue == "" {
+		queue = workflow.GetInfo(ctx).TaskQueueName
+	}
+	workflowType := workflow.GetInfo(ctx).WorkflowType.Name
+	if name, ok := wfn.(string); ok {
+		workflowType = name
+	} else if name, err := registry.TypeName(wfn); err == nil {
+		workflowType = name
+	}
+	out, err := w.in.root.routeInWorkflow(ctx, w.routeCtx(), start{
+		path: "ContinueAsNew", workflowType: workflowType, taskQueue: queue,
+		priority: workflow.GetInfo(ctx).Priority, inWorkflow: true,
+	})
+	if err != nil {
+		return ctx, err
+	}
+	if out.decision == Routed {
+		ctx = workflow.WithWorkflowTaskQueue(ctx, out.taskQueue)
+	}
+	return ctx, nil
+}
+
+func (w *workflowOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
+	w.setTenantHeader(ctx)
+	return w.Next.ExecuteActivity(ctx, activityType, args...)
+}
+
+func (w *workflowOutbound) ExecuteLocalActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
+	w.setTenantHeader(ctx)
+	return w.Next.ExecuteLocalActivity(ctx, activityType, args...)
+}
+
+func (w *workflowOutbound) setTenantHeader(ctx workflow.Context) {
+	if w.in.tenant == "" {
+		return
+	}
+	header := sdkinterceptor.WorkflowHeader(ctx)
+	if header == nil {
+		return
+	}
+	if p, err := converter.GetDefaultDataConverter().ToPayload(w.in.tenant); err == nil {
+		header[tenantHeader] = p
+	}
+}
+
+type activityInbound struct {
+	sdkinterceptor.ActivityInboundInterceptorBase
+}
+
+// ExecuteActivity puts the workflow's tenant into the activity's context, so
+// that TenantFromContext works there and workflows the activity starts are
+// routed for the same tenant.
+func (a *activityInbound) ExecuteActivity(ctx context.Context, in *sdkinterceptor.ExecuteActivityInput) (any, error) {
+	if p, ok := sdkinterceptor.Header(ctx)[tenantHeader]; ok {
+		if tenant, err := payloadString(p); err == nil && tenant != "" {
+			ctx = WithTenant(ctx, tenant)
+		}
+	}
+	return a.Next.ExecuteActivity(ctx, in)
+}
+
+func payloadString(p *commonpb.Payload) (string, error) {
+	var s string
+	err := converter.GetDefaultDataConverter().FromPayload(p, &s)
+	return s, err
+}
+
+// routeInWorkflow routes a start made by workflow code. Its span is
+// recorded the first time only, not on replay.
+func (i *Interceptor) routeInWorkflow(wctx workflow.Context, ctx context.Context, s start) (outcome, error) {
+	s.untraced = workflow.IsReplaying(wctx)
+	return i.route(ctx, s)
+}
+
+// refusedChild is the future of a child workflow the router refused: it is
+// ready at once with the refusal, and nothing was sent to the server.
+func refusedChild(ctx workflow.Context, err error) workflow.ChildWorkflowFuture {
+	f, set := workflow.NewFuture(ctx)
+	set.SetError(err)
+	return failedChild{Future: f}
+}
+
+type failedChild struct {
+	workflow.Future
+}
+
+func (c failedChild) GetChildWorkflowExecution() workflow.Future { return c.Future }
+
+func (c failedChild) SignalChildWorkflow(workflow.Context, string, any) workflow.Future {
+	return c.Future
+}
+
+func (c failedChild) SignalChildWorkflowWithOptions(workflow.Context, string, any, workflow.SignalChildWorkflowOptions) workflow.Future {
+	return c.Future
+}
