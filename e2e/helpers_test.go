@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	sdkinterceptor "go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tqrouter/tqrouter/interceptor"
+	"github.com/tqrouter/tqrouter/internal/saasapp"
+	"github.com/tqrouter/tqrouter/registry"
+	"github.com/tqrouter/tqrouter/routing"
+	"github.com/tqrouter/tqrouter/workers"
+)
+
+// dial returns a client of the test server with the given interceptors.
+func dial(t *testing.T, interceptors ...sdkinterceptor.ClientInterceptor) client.Client {
+	t.Helper()
+	opts := server.ClientOptions()
+	opts.Interceptors = interceptors
+	c, err := client.Dial(opts)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c
+}
+
+// newRouter returns a router for the product's registry and a client using it.
+func newRouter(t *testing.T, cfg routing.Config, opts ...interceptor.Option) (*interceptor.Interceptor, client.Client) {
+	t.Helper()
+	router, err := interceptor.New(registry.Default(), cfg, opts...)
+	require.NoError(t, err)
+	return router, dial(t, router)
+}
+
+// pollRoutedQueues runs the app's workers on every queue of the router's
+// table. Their client has the router too, as in a real deployment, so the
+// workers run its worker side (children, continue-as-new, activities).
+func pollRoutedQueues(t *testing.T, router *interceptor.Interceptor) {
+	t.Helper()
+	var queues []string
+	for _, kind := range []routing.QueueKind{routing.Tenant, routing.Jobs} {
+		q, err := workers.Queues(router.Table(), kind)
+		require.NoError(t, err)
+		queues = append(queues, q...)
+	}
+	g, err := workers.New(dial(t, router), queues, worker.Options{}, saasapp.Register)
+	require.NoError(t, err)
+	require.NoError(t, g.Start())
+	t.Cleanup(g.Stop)
+}
+
+// history returns the full event history of a workflow run.
+func history(t *testing.T, c client.Client, workflowID, runID string) *historypb.History {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	iter := c.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for iter.HasNext() {
+		e, err := iter.Next()
+		require.NoError(t, err)
+		h.Events = append(h.Events, e)
+	}
+	require.NotEmpty(t, h.Events)
+	return h
+}
+
+// recorded is what the server recorded of a workflow execution.
+type recorded struct {
+	TaskQueue string
+	Priority  *commonpb.Priority
+}
+
+func describe(t *testing.T, c client.Client, workflowID string) recorded {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.DescribeWorkflowExecution(ctx, workflowID, "")
+	require.NoError(t, err)
+	return recorded{
+		TaskQueue: resp.GetExecutionConfig().GetTaskQueue().GetName(),
+		Priority:  resp.GetWorkflowExecutionInfo().GetPriority(),
+	}
+}
+
+// vectorQueue returns the reference queue of tenant among shards shards.
+func vectorQueue(t *testing.T, tenant string, shards int) string {
+	t.Helper()
+	raw, err := os.ReadFile("../routing/testdata/route_vectors.json")
+	require.NoError(t, err)
+	var file struct {
+		Cases []struct {
+			TenantID  string `json:"tenant_id"`
+			Shards    int    `json:"shards"`
+			TaskQueue string `json:"task_queue"`
+		} `json:"cases"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &file))
+	for _, c := range file.Cases {
+		if c.TenantID == tenant && c.Shards == shards {
+			return c.TaskQueue
+		}
+	}
+	t.Fatalf("no vector for %q/%d", tenant, shards)
+	return ""
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func uniqueID(_ *testing.T, name string) string {
+	return name + "-" + time.Now().Format("150405.000000000")
+}

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	sdkinterceptor "go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tqrouter/tqrouter/interceptor"
+	"github.com/tqrouter/tqrouter/internal/saasapp"
+	"github.com/tqrouter/tqrouter/routing"
+)
+
+// childStarted returns the ID of the child a parent's history started.
+func childStarted(t *testing.T, h *historypb.History) string {
+	t.Helper()
+	for _, e := range h.GetEvents() {
+		if e.GetEventType() == enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED {
+			return e.GetChildWorkflowExecutionStartedEventAttributes().GetWorkflowExecution().GetWorkflowId()
+		}
+	}
+	t.Fatal("no child started")
+	return ""
+}
+
+// replay replays histories with the router as worker interceptor, as a
+// worker would after a restart.
+func replay(t *testing.T, router *interceptor.Interceptor, histories ...*historypb.History) {
+	t.Helper()
+	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+		Interceptors: []sdkinterceptor.WorkerInterceptor{router},
+	})
+	require.NoError(t, err)
+	saasapp.RegisterWorkflows(replayer)
+	for _, h := range histories {
+		require.NoError(t, replayer.ReplayWorkflowHistory(nil, h))
+	}
+}
+
+// TestChildOnLegacyQueueFollowsParentTenant: a parent on a tenant shard
+// starts a child naming main-queue; the server shows the child on the
+// parent's shard with the parent's fairness key, and both histories replay.
+func TestChildOnLegacyQueueFollowsParentTenant(t *testing.T) {
+	const shards = 7
+	router, c := newRouter(t, routing.Config{Prefix: "saas", Shards: shards})
+	pollRoutedQueues(t, router)
+	want := vectorQueue(t, "acme", shards)
+
+	for _, childQueue := range []string{"main-queue", ""} {
+		ctx := interceptor.WithTenant(testContext(t), "acme")
+		id := uniqueID(t, "parent")
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "main-queue"}, saasapp.TenantProvisioningWorkflow,
+			saasapp.Input{Child: "UserOnboardingWorkflow", ChildQueue: childQueue})
+		require.NoError(t, err)
+		var out saasapp.Output
+		require.NoError(t, run.Get(ctx, &out))
+
+		parentHistory := history(t, c, id, run.GetRunID())
+		childID := childStarted(t, parentHistory)
+		child := describe(t, c, childID)
+		assert.Equal(t, want, child.TaskQueue, "child (queue %q) on the parent's shard", childQueue)
+		assert.Equal(t, "acme", child.Priority.GetFairnessKey(), "child carries the parent's fairness key")
+		require.NotNil(t, out.Child)
+		assert.Equal(t, want, out.Child.WorkflowQueue)
+		assert.Equal(t, "acme", out.Child.Tenant, "the child's activity knows the tenant")
+
+		replay(t, router, parentHistory, history(t, c, childID, ""))
+	}
+}
+
+// TestContinueAsNewStaysRouted: a run that continues as new naming
+// main-queue (code written before routing) stays on its tenant's shard.
+func TestContinueAsNewStaysRouted(t *testing.T) {
+	const shards = 7
+	router, c := newRouter(t, routing.Config{Prefix: "saas", Shards: shards})
+	pollRoutedQueues(t, router)
+	want := vectorQueue(t, "acme", shards)
+
+	ctx := interceptor.WithTenant(testContext(t), "acme")
+	id := uniqueID(t, "can")
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "main-queue"}, saasapp.UserOnboardingWorkflow,
+		saasapp.Input{ContinueAsNewOn: "main-queue"})
+	require.NoError(t, err)
+	var out saasapp.Output
+	require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &out)) // follows the chain
+	assert.Equal(t, want, out.WorkflowQueue)
+	assert.Equal(t, "acme", out.Tenant)
+
+	last := describe(t, c, id) // the latest run
+	assert.Equal(t, want, last.TaskQueue)
+	assert.Equal(t, "acme", last.Priority.GetFairnessKey())
+
+	first := history(t, c, id, run.GetRunID())
+	can := first.GetEvents()[len(first.GetEvents())-1].GetWorkflowExecutionContinuedAsNewEventAttributes()
+	require.NotNil(t, can, "the first run continued as new")
+	assert.Equal(t, want, can.GetTaskQueue().GetName(), "continue-as-new named the routed queue")
+	replay(t, router, first, history(t, c, id, ""))
+}
