@@ -1,0 +1,98 @@
+// Command basic shows the one-line adoption of tqrouter: the router goes
+// into client.Options.Interceptors, the call site keeps naming main-queue,
+// and the server records the tenant's shard queue and fairness key.
+//
+//	go run ./examples/basic
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"go.temporal.io/sdk/client"
+	sdkinterceptor "go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tqrouter/tqrouter/interceptor"
+	"github.com/tqrouter/tqrouter/internal/devserver"
+	"github.com/tqrouter/tqrouter/internal/saasapp"
+	"github.com/tqrouter/tqrouter/registry"
+	"github.com/tqrouter/tqrouter/routing"
+	"github.com/tqrouter/tqrouter/workers"
+)
+
+func main() {
+	log.SetFlags(0)
+	if err := run(context.Background()); err != nil {
+		log.Fatal("basic: ", err)
+	}
+}
+
+func run(ctx context.Context) error {
+	srv, err := devserver.Start(ctx, devserver.Options{Progress: os.Stderr})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	router, err := interceptor.New(registry.Default(), routing.Config{Prefix: "saas", Shards: 32})
+	if err != nil {
+		return err
+	}
+	opts := srv.ClientOptions()
+	opts.Interceptors = []sdkinterceptor.ClientInterceptor{router} // the one line
+	c, err := client.Dial(opts)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	// Workers poll the routed queues: every tenant shard, and the jobs queue.
+	tenantQueues, _ := workers.Queues(router.Table(), routing.Tenant)
+	jobQueues, _ := workers.Queues(router.Table(), routing.Jobs, 0)
+	group, err := workers.New(c, append(tenantQueues, jobQueues...), worker.Options{}, saasapp.Register)
+	if err != nil {
+		return err
+	}
+	if err := group.Start(); err != nil {
+		return err
+	}
+	defer group.Stop()
+
+	for _, start := range []struct {
+		tenant string
+		fn     any
+	}{
+		{"acme", saasapp.UserOnboardingWorkflow},
+		{"globex", saasapp.TenantProvisioningWorkflow},
+		{"", saasapp.TokenCleanupWorkflow},
+	} {
+		ctx := ctx
+		if start.tenant != "" {
+			ctx = interceptor.WithTenant(ctx, start.tenant)
+		}
+		// An unchanged call site: it names main-queue.
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "main-queue"}, start.fn, saasapp.Input{})
+		if err != nil {
+			return err
+		}
+		if err := run.Get(ctx, nil); err != nil {
+			return err
+		}
+		desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		if err != nil {
+			return err
+		}
+		prio := desc.GetWorkflowExecutionInfo().GetPriority()
+		fmt.Printf("%-27s tenant %-7q -> server recorded queue %-15s fairness key %q\n",
+			desc.GetWorkflowExecutionInfo().GetType().GetName(), start.tenant,
+			desc.GetExecutionConfig().GetTaskQueue().GetName(), prio.GetFairnessKey())
+	}
+
+	// A start without a tenant is refused before it reaches the server.
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "main-queue"}, saasapp.UserOnboardingWorkflow, saasapp.Input{})
+	fmt.Println("no tenant:", err)
+	return nil
+}
