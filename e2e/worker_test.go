@@ -14,6 +14,7 @@ import (
 	"github.com/tqrouter/tqrouter/interceptor"
 	"github.com/tqrouter/tqrouter/internal/saasapp"
 	"github.com/tqrouter/tqrouter/routing"
+	"github.com/tqrouter/tqrouter/workers"
 )
 
 // childStarted returns the ID of the child a parent's history started.
@@ -100,4 +101,37 @@ func TestContinueAsNewStaysRouted(t *testing.T) {
 	require.NotNil(t, can, "the first run continued as new")
 	assert.Equal(t, want, can.GetTaskQueue().GetName(), "continue-as-new named the routed queue")
 	replay(t, router, first, history(t, c, id, ""))
+}
+
+// TestPinnedTenantRunsOnItsOwnQueue: a hot tenant pinned to a dedicated
+// queue runs there, with its fairness key, and its children follow it.
+func TestPinnedTenantRunsOnItsOwnQueue(t *testing.T) {
+	router, c := newRouter(t, routing.Config{Prefix: "pin", Shards: 4}, interceptor.WithPinnedTenant("acme", "acme"))
+	pollRoutedQueues(t, router)
+	pinned := router.PinnedQueues(routing.Tenant)
+	require.Equal(t, []string{"pin.tenant.pinned-acme"}, pinned)
+	g, err := workers.New(dial(t, router), pinned, worker.Options{}, saasapp.Register)
+	require.NoError(t, err)
+	require.NoError(t, g.Start())
+	t.Cleanup(g.Stop)
+
+	ctx := interceptor.WithTenant(testContext(t), "acme")
+	id := uniqueID(t, "pinned")
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "main-queue"}, saasapp.TenantProvisioningWorkflow,
+		saasapp.Input{Child: "UserOnboardingWorkflow", ChildQueue: "main-queue"})
+	require.NoError(t, err)
+	var out saasapp.Output
+	require.NoError(t, run.Get(ctx, &out))
+	got := describe(t, c, id)
+	assert.Equal(t, "pin.tenant.pinned-acme", got.TaskQueue)
+	assert.Equal(t, "acme", got.Priority.GetFairnessKey())
+	require.NotNil(t, out.Child)
+	assert.Equal(t, "pin.tenant.pinned-acme", out.Child.WorkflowQueue)
+
+	// Another tenant still goes to its shard.
+	other := interceptor.WithTenant(testContext(t), "tenant-ü-☃")
+	run, err = c.ExecuteWorkflow(other, client.StartWorkflowOptions{TaskQueue: "main-queue"}, saasapp.UserOnboardingWorkflow, saasapp.Input{})
+	require.NoError(t, err)
+	require.NoError(t, run.Get(other, &out))
+	assert.Equal(t, routing.TaskQueueName("pin", routing.Tenant, routing.StableShard("tenant-ü-☃", 4)), out.WorkflowQueue)
 }

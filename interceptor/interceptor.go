@@ -60,6 +60,14 @@ func New(reg *registry.Registry, cfg routing.Config, opts ...Option) (*Intercept
 	if len(o.legacyQueues) == 0 {
 		return nil, fmt.Errorf("%w: no legacy queues", routing.ErrInvalidConfig)
 	}
+	for tenant, label := range o.pins {
+		if err := routing.ValidateTenant(tenant); err != nil {
+			return nil, fmt.Errorf("%w: pinned tenant: %v", routing.ErrInvalidConfig, err)
+		}
+		if err := routing.ValidateKind(routing.QueueKind(label)); err != nil {
+			return nil, fmt.Errorf("%w: pin label of a tenant: %v", routing.ErrInvalidConfig, err)
+		}
+	}
 	for _, q := range o.legacyQueues {
 		if q == "" || table.IsRouted(q) {
 			return nil, fmt.Errorf("%w: legacy queue %q is empty or a shard queue", routing.ErrInvalidConfig, q)
@@ -182,6 +190,9 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 	if err != nil {
 		return out, r, tenant, "", err
 	}
+	if label, ok := i.opts.pins[tenant]; ok {
+		r.TaskQueue, r.Shard, reason = pinnedQueue(i.table.Config().Prefix, kind, label), -1, reasonPinned
+	}
 	return outcome{
 		decision:  Routed,
 		taskQueue: r.TaskQueue,
@@ -191,7 +202,27 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 			FairnessWeight: r.FairnessWeight,
 		},
 		memo: i.memoWithTenant(s.memo, tenant),
-	}, r, tenant, "", nil
+	}, r, tenant, reason, nil
+}
+
+// pinnedQueue is the dedicated queue of a pinned tenant. Pins are few, so
+// the name is made per start rather than kept.
+func pinnedQueue(prefix string, kind routing.QueueKind, label string) string {
+	return prefix + "." + string(kind) + ".pinned-" + label
+}
+
+// PinnedQueues returns the dedicated queues of the pinned tenants (see
+// [WithPinnedTenant]) for kind, sorted: workers of that kind poll them too.
+func (i *Interceptor) PinnedQueues(kind routing.QueueKind) []string {
+	var queues []string
+	for _, label := range i.opts.pins {
+		q := pinnedQueue(i.table.Config().Prefix, kind, label)
+		if !slices.Contains(queues, q) {
+			queues = append(queues, q)
+		}
+	}
+	slices.Sort(queues)
+	return queues
 }
 
 // memoWithTenant returns a copy of memo with the tenant under the memo key,
@@ -217,9 +248,11 @@ func (i *Interceptor) annotate(span trace.Span, s start, d Decision, r routing.R
 	if r.TaskQueue != "" {
 		span.SetAttributes(
 			AttrQueueKind.String(string(r.Kind)),
-			AttrShard.Int(r.Shard),
 			AttrChosenQueue.String(r.TaskQueue),
 		)
+		if r.Shard >= 0 {
+			span.SetAttributes(AttrShard.Int(r.Shard))
+		}
 		if r.FairnessWeight != 0 {
 			span.SetAttributes(AttrWeight.Float64(float64(r.FairnessWeight)))
 		}

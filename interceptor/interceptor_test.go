@@ -556,3 +556,32 @@ func TestRouteErrorMessage(t *testing.T) {
 	err := &RouteError{Path: "ExecuteWorkflow", WorkflowType: "UserOnboardingWorkflow", TaskQueue: "main-queue", Err: ErrMissingTenant}
 	assert.Equal(t, `tqrouter: tenant-scoped workflow started without a tenant ID (refused ExecuteWorkflow of "UserOnboardingWorkflow" on "main-queue")`, err.Error())
 }
+
+func TestPinnedTenant(t *testing.T) {
+	h := saas(t, WithPinnedTenant("acme", "vip"), WithPinnedTenant("globex", "vip"), WithPinnedTenant("initech", "big-1"))
+	got, err := h.execute(WithTenant(context.Background(), "acme"), "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue"})
+	require.NoError(t, err)
+	assert.Equal(t, "saas.tenant.pinned-vip", got.TaskQueue)
+	assert.Equal(t, "acme", got.Priority.FairnessKey, "fairness still separates pinned tenants")
+	a := attrs(h.lastSpan(t))
+	assert.Equal(t, "routed", a[AttrDecision].AsString())
+	assert.Equal(t, "pinned_tenant", a[AttrReason].AsString())
+	assert.Equal(t, "saas.tenant.pinned-vip", a[AttrChosenQueue].AsString())
+	_, hasShard := a[AttrShard]
+	assert.False(t, hasShard)
+
+	// Jobs are not tenant-scoped, and other tenants keep their shard.
+	got, err = h.execute(WithTenant(context.Background(), "acme"), "TokenCleanupWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue"})
+	require.NoError(t, err)
+	assert.Equal(t, "saas.jobs.00", got.TaskQueue)
+	got, err = h.execute(WithTenant(context.Background(), "tenant-ü-☃"), "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue"})
+	require.NoError(t, err)
+	assert.Equal(t, vectorQueue(t, "tenant-ü-☃", shards), got.TaskQueue)
+
+	assert.Equal(t, []string{"saas.tenant.pinned-big-1", "saas.tenant.pinned-vip"}, h.router.PinnedQueues(routing.Tenant))
+
+	_, err = New(registry.Default(), routing.Config{Prefix: "saas", Shards: 2}, WithPinnedTenant("acme", "a.b"))
+	assert.ErrorIs(t, err, routing.ErrInvalidConfig)
+	_, err = New(registry.Default(), routing.Config{Prefix: "saas", Shards: 2}, WithPinnedTenant(" ", "x"))
+	assert.ErrorIs(t, err, routing.ErrInvalidConfig)
+}

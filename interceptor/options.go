@@ -45,6 +45,7 @@ type options struct {
 	shadow             bool
 	tenantInTraces     bool
 	tracerProvider     trace.TracerProvider
+	pins               map[string]string // tenant → label
 }
 
 // WithLegacyQueues sets the task queues whose starts are routed, replacing
@@ -120,5 +121,20 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 		if tp != nil {
 			o.tracerProvider = tp
 		}
+	})
+}
+
+// WithPinnedTenant gives a tenant queues of its own: its tenant-scoped
+// starts go to "{prefix}.{kind}.pinned-{label}" instead of its shard, the
+// isolation Temporal advises for a problem tenant. label is 1 to 64 ASCII
+// letters, digits, '-' or '_' (checked by [New]); the fairness key stays
+// the tenant's. Workers must poll [Interceptor.PinnedQueues]. Later pins of
+// the same tenant win.
+func WithPinnedTenant(tenant, label string) Option {
+	return optionFunc(func(o *options) {
+		if o.pins == nil {
+			o.pins = map[string]string{}
+		}
+		o.pins[tenant] = label
 	})
 }

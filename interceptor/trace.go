@@ -47,8 +47,10 @@ const (
 	Shadow Decision = "shadow"
 )
 
-// Why a start passed through unchanged, or why shadow mode would have.
+// Why a start passed through unchanged or went where it did; shadow mode
+// records the reason it would have had.
 const (
+	reasonPinned        = "pinned_tenant"
 	reasonUnregistered  = "unregistered"
 	reasonExplicitQueue = "explicit_queue"
 	reasonAlreadyRouted = "already_routed"
