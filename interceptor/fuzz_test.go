@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/client"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 
@@ -78,6 +79,40 @@ func FuzzExecuteWorkflow(f *testing.F) {
 		}
 		if w := got.Priority.FairnessWeight; w < 0 || w > routing.MaxWeight || w != w {
 			t.Fatalf("weight %v", w)
+		}
+	})
+}
+
+// FuzzMemoPayload feeds arbitrary encoded memo payloads: the router must
+// refuse what does not decode to a valid tenant ID, and never panic.
+func FuzzMemoPayload(f *testing.F) {
+	f.Add([]byte(`"acme"`), "json/plain")
+	f.Add([]byte(`42`), "json/plain")
+	f.Add([]byte(`"ac`), "json/plain")
+	f.Add([]byte("acme"), "binary/plain")
+	f.Add([]byte{}, "binary/null")
+	f.Add([]byte(`"\u0000"`), "json/plain")
+	f.Fuzz(func(t *testing.T, data []byte, encoding string) {
+		router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := &fakeNext{}
+		payload := &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte(encoding)}, Data: data}
+		opts := &client.StartWorkflowOptions{TaskQueue: "main-queue", Memo: map[string]any{DefaultMemoKey: payload}}
+		_, err = router.InterceptClient(next).ExecuteWorkflow(context.Background(), &sdkinterceptor.ClientExecuteWorkflowInput{Options: opts, WorkflowType: "UserOnboardingWorkflow"})
+		if err != nil {
+			if next.calls != 0 {
+				t.Fatal("refused start reached next")
+			}
+			if !errors.Is(err, ErrInvalidTenant) && !errors.Is(err, ErrMissingTenant) {
+				t.Fatalf("unexpected error type: %v", err)
+			}
+			return
+		}
+		tenant := next.execute.Options.Priority.FairnessKey
+		if routing.ValidateTenant(tenant) != nil && len(tenant) <= routing.MaxFairnessKeyLen {
+			t.Fatalf("routed an invalid tenant %q", tenant)
 		}
 	})
 }

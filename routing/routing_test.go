@@ -367,3 +367,35 @@ func FuzzTenantRoute(f *testing.F) {
 		}
 	})
 }
+
+// FuzzConfig: a configuration either is refused by Validate, or produces
+// queue names that all parse back to their kind and shard.
+func FuzzConfig(f *testing.F) {
+	f.Add("saas", 32, "tenant")
+	f.Add("prod.eu-west_1", 1, "jobs")
+	f.Add("a..b", 7, "tenant")
+	f.Add("saas", 0, "bad kind")
+	f.Add("sääs", 1025, "")
+	f.Fuzz(func(t *testing.T, prefix string, shards int, kind string) {
+		table, err := NewTable(Config{Prefix: prefix, Shards: shards})
+		if err != nil {
+			return
+		}
+		queues, err := table.Queues(QueueKind(kind))
+		if err != nil {
+			if ValidateKind(QueueKind(kind)) == nil {
+				t.Fatalf("valid kind %q refused: %v", kind, err)
+			}
+			return
+		}
+		if len(queues) != shards {
+			t.Fatalf("%d queues for %d shards", len(queues), shards)
+		}
+		for i, q := range queues {
+			k, s, ok := ParseTaskQueue(prefix, q)
+			if !ok || k != QueueKind(kind) || s != i || !table.IsRouted(q) {
+				t.Fatalf("queue %q does not parse back: %q %d %v", q, k, s, ok)
+			}
+		}
+	})
+}
