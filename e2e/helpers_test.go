@@ -23,7 +23,7 @@ import (
 )
 
 // dial returns a client of the test server with the given interceptors.
-func dial(t *testing.T, interceptors ...sdkinterceptor.ClientInterceptor) client.Client {
+func dial(t testing.TB, interceptors ...sdkinterceptor.ClientInterceptor) client.Client {
 	t.Helper()
 	opts := server.ClientOptions()
 	opts.Interceptors = interceptors

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
@@ -32,6 +33,11 @@ type Interceptor struct {
 	opts   options
 	tracer trace.Tracer
 	ops    opSet // update-with-start operations made by this router
+
+	// Per-start tracing costs, paid once: the span options, and the span
+	// names of registered types (a bounded set).
+	spanOpts  []trace.SpanStartOption
+	spanNames sync.Map // workflow type → span name
 }
 
 var _ sdkinterceptor.Interceptor = (*Interceptor)(nil)
@@ -74,11 +80,12 @@ func New(reg *registry.Registry, cfg routing.Config, opts ...Option) (*Intercept
 		}
 	}
 	return &Interceptor{
-		reg:    reg,
-		table:  table,
-		opts:   o,
-		tracer: o.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version)),
-		ops:    newOpSet(),
+		reg:      reg,
+		table:    table,
+		opts:     o,
+		tracer:   o.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version)),
+		ops:      newOpSet(),
+		spanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)},
 	}, nil
 }
 
@@ -126,7 +133,7 @@ func (i *Interceptor) route(ctx context.Context, s start) (outcome, error) {
 	kind, registered := i.reg.Lookup(s.workflowType)
 	span := trace.SpanFromContext(nil) // non-recording
 	if !s.untraced {
-		_, span = i.tracer.Start(ctx, SpanName(s.workflowType, registered), trace.WithSpanKind(trace.SpanKindInternal))
+		_, span = i.tracer.Start(ctx, i.spanName(s.workflowType, registered), i.spanOpts...)
 		defer span.End()
 	}
 
@@ -150,6 +157,20 @@ func (i *Interceptor) route(ctx context.Context, s start) (outcome, error) {
 		}
 	}
 	return out, err
+}
+
+// spanName is SpanName, kept per registered type so that routing a start
+// does not build a string.
+func (i *Interceptor) spanName(workflowType string, registered bool) string {
+	if !registered {
+		return SpanName(workflowType, false)
+	}
+	if name, ok := i.spanNames.Load(workflowType); ok {
+		return name.(string)
+	}
+	name := SpanName(workflowType, true)
+	i.spanNames.Store(workflowType, name)
+	return name
 }
 
 // decide is the routing policy; it has no side effects.

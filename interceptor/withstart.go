@@ -8,7 +8,6 @@ import (
 	"weak"
 
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 
 	"github.com/tqrouter/tqrouter/registry"
@@ -50,7 +49,7 @@ func (i *Interceptor) checkOperation(ctx context.Context, op client.WithStartWor
 	if i.ops.take(op) {
 		return nil // routed and traced when it was made
 	}
-	_, span := i.tracer.Start(ctx, SpanName("", false), trace.WithSpanKind(trace.SpanKindInternal))
+	_, span := i.tracer.Start(ctx, SpanName("", false), i.spanOpts...)
 	defer span.End()
 	if i.opts.shadow {
 		span.SetAttributes(AttrStartPath.String("UpdateWithStartWorkflow"), AttrDecision.String(string(Shadow)))

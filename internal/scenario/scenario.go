@@ -7,6 +7,7 @@
 package scenario
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -47,6 +48,12 @@ type Config struct {
 	Shards int
 	// Spread is how long the quiet tenants and jobs keep starting.
 	Spread time.Duration
+	// LegacyQueue is the queue every call site names (default main-queue).
+	LegacyQueue string
+	// AbandonNoisy ends a run as soon as the quiet tenants and jobs are
+	// done, terminating the flood's remaining workflows: the noisy stats
+	// then cover only the workflows that completed.
+	AbandonNoisy bool
 }
 
 // Default is the demo's scenario: a flood several seconds deep.
@@ -97,7 +104,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 		return nil, fmt.Errorf("scenario needs at least 2 slots and 1 shard")
 	}
 	name := "baseline"
-	const legacy = interceptor.DefaultLegacyQueue // what every call site names
+	legacy := cmp.Or(cfg.LegacyQueue, interceptor.DefaultLegacyQueue) // what every call site names
 	copts := env.ClientOptions
 	if copts.Logger == nil {
 		copts.Logger = quietLogger()
@@ -107,7 +114,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	slotsPer := cfg.Slots
 	if routed {
 		name = "routed"
-		router, err := interceptor.New(registry.Default(), routing.Config{Prefix: prefix, Shards: cfg.Shards})
+		router, err := interceptor.New(registry.Default(), routing.Config{Prefix: prefix, Shards: cfg.Shards}, interceptor.WithLegacyQueues(legacy))
 		if err != nil {
 			return nil, err
 		}
@@ -147,8 +154,11 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 		samples []sample
 		firstEr error
 		done    atomic.Int64
-		wg      sync.WaitGroup
+		wg      sync.WaitGroup // quiet tenants and jobs
+		noisyWG sync.WaitGroup // the flood
 	)
+	noisyCtx, abandon := context.WithCancel(ctx)
+	defer abandon()
 	fail := func(err error) {
 		mu.Lock()
 		if firstEr == nil {
@@ -158,15 +168,14 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	}
 	// start starts one workflow, calls started once the server accepted it
 	// (or refused it), and waits for its result.
-	start := func(class, tenant string, fn any, seq int, started func()) {
+	start := func(ctx context.Context, wg *sync.WaitGroup, class, tenant string, fn any, seq int, started func()) {
 		defer wg.Done()
-		ctx := ctx
 		if tenant != "" {
 			ctx = interceptor.WithTenant(ctx, tenant)
 		}
 		began := time.Now()
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID:        fmt.Sprintf("%s-%s-%s-%d", prefix, class, tenant, seq),
+			ID:        workflowID(prefix, class, tenant, seq),
 			TaskQueue: legacy, // every call site names the legacy queue
 		}, fn, saasapp.Input{Work: cfg.Work})
 		started()
@@ -176,7 +185,9 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 		}
 		var out saasapp.Output
 		if err := run.Get(ctx, &out); err != nil {
-			fail(err)
+			if noisyCtx.Err() == nil || class != Noisy {
+				fail(err)
+			}
 			return
 		}
 		mu.Lock()
@@ -208,9 +219,9 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	// them all, so the backlog is in the queue.
 	var flood sync.WaitGroup
 	for seq := range cfg.NoisyStarts {
-		wg.Add(1)
+		noisyWG.Add(1)
 		flood.Add(1)
-		go start(Noisy, "noisy-corp", saasapp.TenantProvisioningWorkflow, seq, flood.Done)
+		go start(noisyCtx, &noisyWG, Noisy, "noisy-corp", saasapp.TenantProvisioningWorkflow, seq, flood.Done)
 	}
 	flood.Wait()
 
@@ -221,21 +232,34 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	for i := range events {
 		if i < quietTotal {
 			wg.Add(1)
-			go start(Quiet, fmt.Sprintf("quiet-%d", i%cfg.QuietTenants), saasapp.UserOnboardingWorkflow, i, func() {})
+			go start(ctx, &wg, Quiet, fmt.Sprintf("quiet-%d", i%cfg.QuietTenants), saasapp.UserOnboardingWorkflow, i, func() {})
 		}
 		if i < cfg.JobStarts {
 			wg.Add(1)
-			go start(Jobs, "", saasapp.TokenCleanupWorkflow, i, func() {})
+			go start(ctx, &wg, Jobs, "", saasapp.TokenCleanupWorkflow, i, func() {})
 		}
 		time.Sleep(step)
 	}
 	wg.Wait()
+	if cfg.AbandonNoisy {
+		abandon()
+		noisyWG.Wait()
+		for seq := range cfg.NoisyStarts {
+			// Already completed ones answer NotFound or a similar error.
+			_ = c.TerminateWorkflow(ctx, workflowID(prefix, Noisy, "noisy-corp", seq), "", "scenario over")
+		}
+	}
+	noisyWG.Wait()
 	close(stopProgress)
 	<-progressDone
 	if firstEr != nil {
 		return nil, fmt.Errorf("%s run: %w", name, firstEr)
 	}
 	return summarize(samples), nil
+}
+
+func workflowID(prefix, class, tenant string, seq int) string {
+	return fmt.Sprintf("%s-%s-%s-%d", prefix, class, tenant, seq)
 }
 
 // quietLogger keeps the SDK's per-task logs out of the demo's output.

@@ -1,0 +1,53 @@
+package registry
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/tqrouter/tqrouter/routing"
+)
+
+// BenchmarkLookup measures registry lookups from a growing number of
+// goroutines, with a writer registering types now and then.
+func BenchmarkLookup(b *testing.B) {
+	for _, goroutines := range []int{1, 2, 4, 8, 32, 128} {
+		b.Run(fmt.Sprintf("goroutines:%d", goroutines), func(b *testing.B) {
+			r := Default()
+			for i := range 100 {
+				if err := r.Register(fmt.Sprintf("Type%d", i), routing.Tenant); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			// RunParallel starts parallelism x GOMAXPROCS goroutines.
+			b.SetParallelism(max(1, goroutines/maxProcs()))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, ok := r.Lookup("UserOnboardingWorkflow"); !ok {
+						b.Error("lookup failed")
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkLookupWhileRegistering adds a writer that registers a new type
+// every 1000 lookups of the measuring goroutine.
+func BenchmarkLookupWhileRegistering(b *testing.B) {
+	r := Default()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i%1000 == 0 {
+			_ = r.Register(fmt.Sprintf("Dyn%d", i), routing.Tenant)
+		}
+		i++
+		if _, ok := r.Lookup("UserOnboardingWorkflow"); !ok {
+			b.Fatal("lookup failed")
+		}
+	}
+}
+
+func maxProcs() int { return runtime.GOMAXPROCS(0) }
