@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"testing"
 	"time"
 
@@ -90,28 +88,6 @@ func describe(t *testing.T, c client.Client, workflowID string) recorded {
 		TaskQueue: resp.GetExecutionConfig().GetTaskQueue().GetName(),
 		Priority:  resp.GetWorkflowExecutionInfo().GetPriority(),
 	}
-}
-
-// vectorQueue returns the reference queue of tenant among shards shards.
-func vectorQueue(t *testing.T, tenant string, shards int) string {
-	t.Helper()
-	raw, err := os.ReadFile("../routing/testdata/route_vectors.json")
-	require.NoError(t, err)
-	var file struct {
-		Cases []struct {
-			TenantID  string `json:"tenant_id"`
-			Shards    int    `json:"shards"`
-			TaskQueue string `json:"task_queue"`
-		} `json:"cases"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &file))
-	for _, c := range file.Cases {
-		if c.TenantID == tenant && c.Shards == shards {
-			return c.TaskQueue
-		}
-	}
-	t.Fatalf("no vector for %q/%d", tenant, shards)
-	return ""
 }
 
 func testContext(t *testing.T) context.Context {

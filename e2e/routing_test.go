@@ -14,6 +14,7 @@ import (
 
 	"github.com/tqrouter/tqrouter/interceptor"
 	"github.com/tqrouter/tqrouter/internal/saasapp"
+	"github.com/tqrouter/tqrouter/internal/vectors"
 	"github.com/tqrouter/tqrouter/routing"
 )
 
@@ -129,7 +130,7 @@ func TestEveryStartPathIsRoutedOnTheServer(t *testing.T) {
 					got := describe(t, c, id)
 					want := "saas.jobs.00"
 					if wf.tenanted {
-						want = vectorQueue(t, tenant, shards)
+						want = vectors.Queue(t, tenant, shards)
 						assert.Equal(t, tenant, got.Priority.GetFairnessKey())
 						assert.Equal(t, tenant, out.Tenant, "the activity knows its tenant")
 						if tenant == "acme" {

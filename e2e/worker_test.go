@@ -13,6 +13,7 @@ import (
 
 	"github.com/tqrouter/tqrouter/interceptor"
 	"github.com/tqrouter/tqrouter/internal/saasapp"
+	"github.com/tqrouter/tqrouter/internal/vectors"
 	"github.com/tqrouter/tqrouter/routing"
 	"github.com/tqrouter/tqrouter/workers"
 )
@@ -50,7 +51,7 @@ func TestChildOnLegacyQueueFollowsParentTenant(t *testing.T) {
 	const shards = 7
 	router, c := newRouter(t, routing.Config{Prefix: "saas", Shards: shards})
 	pollRoutedQueues(t, router)
-	want := vectorQueue(t, "acme", shards)
+	want := vectors.Queue(t, "acme", shards)
 
 	for _, childQueue := range []string{"main-queue", ""} {
 		ctx := interceptor.WithTenant(testContext(t), "acme")
@@ -80,7 +81,7 @@ func TestContinueAsNewStaysRouted(t *testing.T) {
 	const shards = 7
 	router, c := newRouter(t, routing.Config{Prefix: "saas", Shards: shards})
 	pollRoutedQueues(t, router)
-	want := vectorQueue(t, "acme", shards)
+	want := vectors.Queue(t, "acme", shards)
 
 	ctx := interceptor.WithTenant(testContext(t), "acme")
 	id := uniqueID(t, "can")

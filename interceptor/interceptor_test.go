@@ -2,10 +2,8 @@ package interceptor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -24,34 +22,12 @@ import (
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/tqrouter/tqrouter/internal/vectors"
 	"github.com/tqrouter/tqrouter/registry"
 	"github.com/tqrouter/tqrouter/routing"
 )
 
 const shards = 32
-
-// vectorQueue returns the reference queue of tenant for the given shard
-// count, from the vectors other services share.
-func vectorQueue(t *testing.T, tenant string, shards int) string {
-	t.Helper()
-	raw, err := os.ReadFile("../routing/testdata/route_vectors.json")
-	require.NoError(t, err)
-	var file struct {
-		Cases []struct {
-			TenantID  string `json:"tenant_id"`
-			Shards    int    `json:"shards"`
-			TaskQueue string `json:"task_queue"`
-		} `json:"cases"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &file))
-	for _, c := range file.Cases {
-		if c.TenantID == tenant && c.Shards == shards {
-			return c.TaskQueue
-		}
-	}
-	t.Fatalf("no vector for %q/%d", tenant, shards)
-	return ""
-}
 
 // fakeNext is the next client interceptor: it records what reaches it and
 // short-circuits, so that nothing is sent anywhere.
@@ -138,7 +114,7 @@ func TestExecuteWorkflowRoutesTenantToVectorShard(t *testing.T) {
 	ctx := WithTenant(context.Background(), "acme")
 	got, err := h.execute(ctx, "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue", ID: "w1"})
 	require.NoError(t, err)
-	assert.Equal(t, vectorQueue(t, "acme", shards), got.TaskQueue)
+	assert.Equal(t, vectors.Queue(t, "acme", shards), got.TaskQueue)
 	assert.Equal(t, temporal.Priority{FairnessKey: "acme"}, got.Priority)
 	assert.Equal(t, "w1", got.ID, "other options are kept")
 
@@ -147,7 +123,7 @@ func TestExecuteWorkflowRoutesTenantToVectorShard(t *testing.T) {
 	a := attrs(span)
 	assert.Equal(t, "routed", a[AttrDecision].AsString())
 	assert.Equal(t, "main-queue", a[AttrOriginalQueue].AsString())
-	assert.Equal(t, vectorQueue(t, "acme", shards), a[AttrChosenQueue].AsString())
+	assert.Equal(t, vectors.Queue(t, "acme", shards), a[AttrChosenQueue].AsString())
 	assert.Equal(t, "tenant", a[AttrQueueKind].AsString())
 	assert.Equal(t, int64(routing.StableShard("acme", shards)), a[AttrShard].AsInt64())
 	assert.Equal(t, TenantHash("acme"), a[AttrTenantHash].AsString())
@@ -161,7 +137,7 @@ func TestEveryReferenceTenantRoutes(t *testing.T) {
 	for _, tenant := range []string{"acme", "tenant-ü-☃", "38d69f70-d254-41a7-9ebf-aeab054c8c61", "0"} {
 		got, err := h.execute(WithTenant(context.Background(), tenant), "TenantProvisioningWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue"})
 		require.NoError(t, err, tenant)
-		assert.Equal(t, vectorQueue(t, tenant, shards), got.TaskQueue, tenant)
+		assert.Equal(t, vectors.Queue(t, tenant, shards), got.TaskQueue, tenant)
 		assert.Equal(t, tenant, got.Priority.FairnessKey)
 	}
 }
@@ -276,7 +252,7 @@ func TestTenantSources(t *testing.T) {
 	for _, v := range []any{"38047cfc-8811-4f0d-a0ea-bfa3a873ab76", mustPayload(t, "38047cfc-8811-4f0d-a0ea-bfa3a873ab76")} {
 		got, err := h.execute(context.Background(), "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue", Memo: map[string]any{"tenant_id": v}})
 		require.NoError(t, err)
-		assert.Equal(t, vectorQueue(t, "38047cfc-8811-4f0d-a0ea-bfa3a873ab76", shards), got.TaskQueue)
+		assert.Equal(t, vectors.Queue(t, "38047cfc-8811-4f0d-a0ea-bfa3a873ab76", shards), got.TaskQueue)
 		assert.Equal(t, "38047cfc-8811-4f0d-a0ea-bfa3a873ab76", got.Priority.FairnessKey)
 	}
 	// Context and memo agreeing.
@@ -321,7 +297,7 @@ func TestLegacyQueues(t *testing.T) {
 	for _, q := range []string{"main-queue", "old-queue"} {
 		got, err := h.execute(ctx, "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: q})
 		require.NoError(t, err)
-		assert.Equal(t, vectorQueue(t, "acme", shards), got.TaskQueue)
+		assert.Equal(t, vectors.Queue(t, "acme", shards), got.TaskQueue)
 	}
 	h = saas(t, WithLegacyQueues("other"))
 	got, err := h.execute(ctx, "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue"})
@@ -384,7 +360,7 @@ func TestShadowModeChangesNothing(t *testing.T) {
 	assert.Equal(t, opts, *got)
 	a := attrs(h.lastSpan(t))
 	assert.Equal(t, "shadow", a[AttrDecision].AsString())
-	assert.Equal(t, vectorQueue(t, "acme", shards), a[AttrChosenQueue].AsString(), "the trace shows where it would go")
+	assert.Equal(t, vectors.Queue(t, "acme", shards), a[AttrChosenQueue].AsString(), "the trace shows where it would go")
 
 	// Would-be refusals are let through and recorded.
 	got, err = h.execute(context.Background(), "UserOnboardingWorkflow", opts)
@@ -402,7 +378,7 @@ func TestSignalWithStart(t *testing.T) {
 		SignalName: "go", Options: opts, WorkflowType: "TenantProvisioningWorkflow",
 	})
 	require.NoError(t, err)
-	assert.Equal(t, vectorQueue(t, "acme", shards), h.next.signal.Options.TaskQueue)
+	assert.Equal(t, vectors.Queue(t, "acme", shards), h.next.signal.Options.TaskQueue)
 	assert.Equal(t, "acme", h.next.signal.Options.Priority.FairnessKey)
 	assert.Equal(t, "go", h.next.signal.SignalName)
 	assert.Equal(t, "main-queue", opts.TaskQueue)
@@ -436,7 +412,7 @@ func TestCreateSchedule(t *testing.T) {
 	}})
 	require.NoError(t, err)
 	routed = h.next.schedule.Options.Action.(*client.ScheduleWorkflowAction)
-	assert.Equal(t, vectorQueue(t, "acme", shards), routed.TaskQueue)
+	assert.Equal(t, vectors.Queue(t, "acme", shards), routed.TaskQueue)
 	assert.Equal(t, "acme", routed.Priority.FairnessKey)
 
 	calls := h.next.calls
@@ -451,7 +427,7 @@ func TestRouteScheduleAction(t *testing.T) {
 	h := saas(t)
 	action := &client.ScheduleWorkflowAction{Workflow: "TenantDeletionWorkflow", TaskQueue: "main-queue"}
 	require.NoError(t, h.router.RouteScheduleAction(WithTenant(context.Background(), "acme"), action))
-	assert.Equal(t, vectorQueue(t, "acme", shards), action.TaskQueue)
+	assert.Equal(t, vectors.Queue(t, "acme", shards), action.TaskQueue)
 	assert.Equal(t, "acme", action.Priority.FairnessKey)
 
 	action = &client.ScheduleWorkflowAction{Workflow: "TenantDeletionWorkflow", TaskQueue: "main-queue"}
@@ -576,7 +552,7 @@ func TestPinnedTenant(t *testing.T) {
 	assert.Equal(t, "saas.jobs.00", got.TaskQueue)
 	got, err = h.execute(WithTenant(context.Background(), "tenant-ü-☃"), "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue"})
 	require.NoError(t, err)
-	assert.Equal(t, vectorQueue(t, "tenant-ü-☃", shards), got.TaskQueue)
+	assert.Equal(t, vectors.Queue(t, "tenant-ü-☃", shards), got.TaskQueue)
 
 	assert.Equal(t, []string{"saas.tenant.pinned-big-1", "saas.tenant.pinned-vip"}, h.router.PinnedQueues(routing.Tenant))
 

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tqrouter/tqrouter/internal/vectors"
 	"github.com/tqrouter/tqrouter/registry"
 	"github.com/tqrouter/tqrouter/routing"
 )
@@ -60,7 +61,7 @@ func TestSDKClientSendsRoutedRequests(t *testing.T) {
 	require.NoError(t, err)
 	c, w := wireClient(t, router)
 	ctx := WithTenant(context.Background(), "acme")
-	want := vectorQueue(t, "acme", shards)
+	want := vectors.Queue(t, "acme", shards)
 
 	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "main-queue"}, "UserOnboardingWorkflow")
 	require.NoError(t, err)

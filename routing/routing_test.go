@@ -3,36 +3,18 @@ package routing
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"math"
-	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tqrouter/tqrouter/internal/vectors"
 )
 
-type vector struct {
-	TenantID  string `json:"tenant_id"`
-	Shards    int    `json:"shards"`
-	Shard     int    `json:"shard"`
-	TaskQueue string `json:"task_queue"`
-}
-
-func loadVectors(t testing.TB) []vector {
-	t.Helper()
-	raw, err := os.ReadFile("testdata/route_vectors.json")
-	require.NoError(t, err)
-	var file struct {
-		Algorithm string   `json:"algorithm"`
-		Cases     []vector `json:"cases"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &file))
-	require.NotEmpty(t, file.Cases)
-	return file.Cases
-}
+func loadVectors(t testing.TB) []vectors.Case { return vectors.Load(t) }
 
 // TestReferenceVectors pins StableShard and TaskQueueName to the reference
 // implementation that other services share.
