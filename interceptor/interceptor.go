@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"go.opentelemetry.io/otel"
@@ -232,6 +233,20 @@ func pinnedQueue(prefix string, kind routing.QueueKind, label string) string {
 	return prefix + "." + string(kind) + ".pinned-" + label
 }
 
+// routesTo reports whether queue is one this router sends starts to: a
+// shard queue of its prefix or a pinned tenant's queue.
+func (i *Interceptor) routesTo(queue string) bool {
+	if i.table.IsRouted(queue) {
+		return true
+	}
+	for _, label := range i.opts.pins {
+		if strings.HasSuffix(queue, ".pinned-"+label) && strings.HasPrefix(queue, i.table.Config().Prefix+".") {
+			return true
+		}
+	}
+	return false
+}
+
 // PinnedQueues returns the dedicated queues of the pinned tenants (see
 // [WithPinnedTenant]) for kind, sorted: workers of that kind poll them too.
 func (i *Interceptor) PinnedQueues(kind routing.QueueKind) []string {
@@ -247,9 +262,14 @@ func (i *Interceptor) PinnedQueues(kind routing.QueueKind) []string {
 }
 
 // memoWithTenant returns a copy of memo with the tenant under the memo key,
-// so that the tenant travels with the workflow (to its children, activities
-// and continue-as-new), or nil when memo already holds it.
+// or nil when none is needed. The tenant travels with a workflow (to its
+// children, activities and continue-as-new) as its fairness key, which the
+// server records and children inherit; only a tenant ID too long to be its
+// own fairness key also needs the memo.
 func (i *Interceptor) memoWithTenant(memo map[string]any, tenant string) map[string]any {
+	if routing.FairnessKey(tenant) == tenant {
+		return nil
+	}
 	if _, ok := memo[i.opts.memoKey]; ok {
 		return nil // it agreed with the tenant, or the start was refused
 	}

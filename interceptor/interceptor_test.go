@@ -325,10 +325,19 @@ func TestWeights(t *testing.T) {
 func TestLongTenantGetsShortFairnessKey(t *testing.T) {
 	h := saas(t)
 	tenant := strings.Repeat("t", 100)
-	got, err := h.execute(WithTenant(context.Background(), tenant), "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue"})
+	memo := map[string]any{"other": 1}
+	got, err := h.execute(WithTenant(context.Background(), tenant), "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue", Memo: memo})
 	require.NoError(t, err)
 	assert.Equal(t, routing.FairnessKey(tenant), got.Priority.FairnessKey)
 	assert.LessOrEqual(t, len(got.Priority.FairnessKey), routing.MaxFairnessKeyLen)
+	// The derived key cannot give the tenant back, so the memo carries it.
+	assert.Equal(t, map[string]any{"other": 1, DefaultMemoKey: tenant}, got.Memo)
+	assert.Equal(t, map[string]any{"other": 1}, memo, "the caller's memo is not written")
+
+	// A short tenant is its own fairness key: the memo stays as it was.
+	got, err = h.execute(WithTenant(context.Background(), "acme"), "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue", Memo: memo})
+	require.NoError(t, err)
+	assert.Equal(t, memo, got.Memo)
 }
 
 func TestCallerOptionsAreNotMutated(t *testing.T) {

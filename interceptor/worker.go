@@ -52,13 +52,18 @@ func (w *workflowInbound) Init(outbound sdkinterceptor.WorkflowOutboundIntercept
 	return w.Next.Init(out)
 }
 
+// ExecuteWorkflow finds the workflow's tenant: the memo field if it has one
+// (a start of a tenant whose ID is too long to be its own fairness key, or a
+// caller's memo), else the fairness key of a workflow on a queue this
+// router routes to. Both are recorded in history, so replays see the same.
 func (w *workflowInbound) ExecuteWorkflow(ctx workflow.Context, in *sdkinterceptor.ExecuteWorkflowInput) (any, error) {
-	if memo := workflow.GetInfo(ctx).Memo; memo != nil {
-		if p, ok := memo.GetFields()[w.root.opts.memoKey]; ok {
-			// A memo that is not a tenant ID leaves the workflow without
-			// one; its starts are then judged as if it had none.
-			w.tenant, _ = memoTenant(map[string]any{w.root.opts.memoKey: p}, w.root.opts.memoKey)
-		}
+	info := workflow.GetInfo(ctx)
+	if p, ok := info.Memo.GetFields()[w.root.opts.memoKey]; ok {
+		// A memo that is not a tenant ID leaves the workflow without one;
+		// its starts are then judged as if it had none.
+		w.tenant, _ = memoTenant(map[string]any{w.root.opts.memoKey: p}, w.root.opts.memoKey)
+	} else if w.root.routesTo(info.TaskQueueName) {
+		w.tenant = info.Priority.FairnessKey
 	}
 	if w.tenant != "" {
 		ctx = workflow.WithValue(ctx, workflowTenantKey{}, w.tenant)

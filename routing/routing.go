@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // QueueKind names a family of task queues that are scaled together, such as
@@ -35,14 +36,11 @@ func StableShard(key string, shards int) int {
 	return shardOf(&sum, shards)
 }
 
-// digest is the SHA-256 of key, hashed from a stack buffer: []byte(key)
-// heap-allocates past 32 bytes, and a UUID tenant ID is 36.
+// digest is the SHA-256 of key's bytes. []byte(key) would copy the key,
+// and heap-allocate it past 32 bytes (a UUID tenant ID is 36); the hash only
+// reads its input, so it reads the string's bytes in place.
 func digest(key string) [sha256.Size]byte {
-	var buf [MaxTenantLen]byte
-	if len(key) <= len(buf) {
-		return sha256.Sum256(append(buf[:0], key...))
-	}
-	return sha256.Sum256([]byte(key))
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(key), len(key)))
 }
 
 func shardOf(sum *[sha256.Size]byte, shards int) int {

@@ -28,9 +28,10 @@ type Route struct {
 // for concurrent use. Names of kinds other than [Tenant] and [Jobs] are
 // computed on first use and kept.
 type Table struct {
-	cfg   Config
-	names atomic.Pointer[map[QueueKind][]string] // copy on write
-	mu    sync.Mutex                             // serializes writers of names
+	cfg         Config
+	tenant, job []string                               // the built-in kinds, without a map lookup
+	names       atomic.Pointer[map[QueueKind][]string] // copy on write
+	mu          sync.Mutex                             // serializes writers of names
 }
 
 // NewTable validates cfg and precomputes the queue names of [Tenant] and
@@ -40,10 +41,8 @@ func NewTable(cfg Config) (*Table, error) {
 		return nil, err
 	}
 	t := &Table{cfg: cfg}
-	names := map[QueueKind][]string{
-		Tenant: t.build(Tenant),
-		Jobs:   t.build(Jobs),
-	}
+	t.tenant, t.job = t.build(Tenant), t.build(Jobs)
+	names := map[QueueKind][]string{Tenant: t.tenant, Jobs: t.job}
 	t.names.Store(&names)
 	return t, nil
 }
@@ -61,6 +60,12 @@ func (t *Table) Config() Config { return t.cfg }
 
 // queues returns the shared, read-only queue names of kind.
 func (t *Table) queues(kind QueueKind) ([]string, error) {
+	switch kind {
+	case Tenant:
+		return t.tenant, nil
+	case Jobs:
+		return t.job, nil
+	}
 	if names, ok := (*t.names.Load())[kind]; ok {
 		return names, nil
 	}
