@@ -33,21 +33,4 @@ func BenchmarkLookup(b *testing.B) {
 	}
 }
 
-// BenchmarkLookupWhileRegistering adds a writer that registers a new type
-// every 1000 lookups of the measuring goroutine.
-func BenchmarkLookupWhileRegistering(b *testing.B) {
-	r := Default()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if i%1000 == 0 {
-			_ = r.Register(fmt.Sprintf("Dyn%d", i), routing.Tenant)
-		}
-		i++
-		if _, ok := r.Lookup("UserOnboardingWorkflow"); !ok {
-			b.Fatal("lookup failed")
-		}
-	}
-}
-
 func maxProcs() int { return runtime.GOMAXPROCS(0) }

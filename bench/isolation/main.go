@@ -145,7 +145,7 @@ func plot(points []Point) string {
 	for i, p := range points {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%d</text>`+"\n", lx(i), h-bottom+18, p.Flood)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">noisy starts</text>`+"\n", (left+w-right)/2, h-12)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">noisy starts (evenly spaced, not to scale)</text>`+"\n", (left+w-right)/2, h-12)
 	series := []struct {
 		label, color, dash string
 		get                func(Point) float64
