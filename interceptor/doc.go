@@ -43,6 +43,17 @@
 // options from interceptors. A start that cannot be routed is refused with a
 // [*RouteError] before anything reaches the server.
 //
+// # Workers
+//
+// The Interceptor is also a worker interceptor, and the SDK applies a
+// client's interceptors to the workers made from that client. On workers it
+// routes child workflows and continue-as-new started on a legacy queue for
+// the workflow's tenant, and gives activities the tenant in their context
+// ([TenantFromContext]) and workflow code through [WorkflowTenant]. The
+// tenant travels as the workflow's fairness key (and in the memo when the ID
+// is too long to be one), which the server records in history: replays see
+// the same tenant.
+//
 // Priority and fairness are experimental features of the Temporal server:
 // fairness needs matching.enableFairness on the server.
 package interceptor
