@@ -501,11 +501,16 @@ func TestUnusedOperationsAreNotRetained(t *testing.T) {
 	h := saas(t)
 	c := lazyClient(t, h.router)
 	ctx := WithTenant(context.Background(), "acme")
+	ops := make([]client.WithStartWorkflowOperation, 0, 100)
 	for range 100 {
-		_, err := h.router.NewWithStartWorkflowOperation(ctx, c, client.StartWorkflowOptions{TaskQueue: "main-queue", WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL}, "UserOnboardingWorkflow")
+		op, err := h.router.NewWithStartWorkflowOperation(ctx, c, client.StartWorkflowOptions{TaskQueue: "main-queue", WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL}, "UserOnboardingWorkflow")
 		require.NoError(t, err)
+		ops = append(ops, op)
 	}
-	assert.Equal(t, 100, h.router.ops.len())
+	runtime.GC()
+	assert.Equal(t, 100, h.router.ops.len(), "operations still referenced must stay")
+	runtime.KeepAlive(ops)
+	// From here on the caller has dropped them, never used.
 	require.Eventually(t, func() bool {
 		runtime.GC()
 		return h.router.ops.len() == 0
