@@ -132,7 +132,7 @@ type outcome struct {
 // and never changes anything.
 func (i *Interceptor) route(ctx context.Context, s start) (outcome, error) {
 	kind, registered := i.reg.Lookup(s.workflowType)
-	span := trace.SpanFromContext(nil) // non-recording
+	span := trace.SpanFromContext(context.Background()) // a non-recording span
 	if !s.untraced {
 		_, span = i.tracer.Start(ctx, i.spanName(s.workflowType, registered), i.spanOpts...)
 		defer span.End()
