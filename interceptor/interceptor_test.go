@@ -575,3 +575,21 @@ func TestPinnedTenant(t *testing.T) {
 	_, err = New(registry.Default(), routing.Config{Prefix: "saas", Shards: 2}, WithPinnedTenant(" ", "x"))
 	assert.ErrorIs(t, err, routing.ErrInvalidConfig)
 }
+
+// TestNilContextAndValues: a nil context, a context without a tenant and a
+// nil memo never panic; the start is refused as tenant-less.
+func TestNilContextAndValues(t *testing.T) {
+	h := saas(t)
+	// A nil context is the point of this test.
+	_, ok := TenantFromContext(nil)
+	assert.False(t, ok)
+	_, err := h.out.ExecuteWorkflow(nil, &sdkinterceptor.ClientExecuteWorkflowInput{Options: &client.StartWorkflowOptions{TaskQueue: "main-queue"}, WorkflowType: "UserOnboardingWorkflow"})
+	assert.ErrorIs(t, err, ErrMissingTenant)
+	_, err = h.out.ExecuteWorkflow(context.Background(), &sdkinterceptor.ClientExecuteWorkflowInput{Options: &client.StartWorkflowOptions{TaskQueue: "main-queue", Memo: nil}, WorkflowType: "UserOnboardingWorkflow"})
+	assert.ErrorIs(t, err, ErrMissingTenant)
+	// Nil options are left for the SDK to report.
+	_, err = h.out.ExecuteWorkflow(context.Background(), &sdkinterceptor.ClientExecuteWorkflowInput{WorkflowType: "UserOnboardingWorkflow"})
+	assert.NoError(t, err)
+	assert.Equal(t, 1, h.next.calls)
+	assert.Zero(t, h.router.RouteScheduleAction(context.Background(), nil))
+}
