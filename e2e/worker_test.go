@@ -14,6 +14,7 @@ import (
 	"github.com/tqrouter/tqrouter/interceptor"
 	"github.com/tqrouter/tqrouter/internal/saasapp"
 	"github.com/tqrouter/tqrouter/internal/vectors"
+	"github.com/tqrouter/tqrouter/registry"
 	"github.com/tqrouter/tqrouter/routing"
 	"github.com/tqrouter/tqrouter/workers"
 )
@@ -135,4 +136,29 @@ func TestPinnedTenantRunsOnItsOwnQueue(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, run.Get(other, &out))
 	assert.Equal(t, routing.TaskQueueName("pin", routing.Tenant, routing.StableShard("tenant-ü-☃", 4)), out.WorkflowQueue)
+}
+
+// TestTenantlessLegacyWorkflowKeepsRunning: a workflow started before the
+// rollout, with no tenant, runs on a worker that has the router; its child
+// and its continue-as-new name main-queue. They stay there (its workers are
+// kept until it drains) instead of failing the running workflow.
+func TestTenantlessLegacyWorkflowKeepsRunning(t *testing.T) {
+	queue := uniqueID(t, "legacy-main") // a legacy queue of this test's own
+	router, err := interceptor.New(registry.Default(), routing.Config{Prefix: "legacy", Shards: 4}, interceptor.WithLegacyQueues(queue))
+	require.NoError(t, err)
+	g, err := workers.New(dial(t, router), []string{queue}, worker.Options{}, saasapp.Register)
+	require.NoError(t, err)
+	require.NoError(t, g.Start())
+	t.Cleanup(g.Stop)
+
+	ctx := testContext(t)
+	plain := dial(t) // a call site from before the rollout
+	id := uniqueID(t, "tenantless")
+	run, err := plain.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, saasapp.TenantProvisioningWorkflow,
+		saasapp.Input{Child: "UserOnboardingWorkflow", ChildQueue: queue, ContinueAsNewOn: queue})
+	require.NoError(t, err)
+	var out saasapp.Output
+	require.NoError(t, plain.GetWorkflow(ctx, id, "").Get(ctx, &out), "the running workflow must not fail")
+	assert.Equal(t, queue, out.WorkflowQueue, "continue-as-new stayed on the legacy queue")
+	assert.Equal(t, queue, describe(t, plain, childStarted(t, history(t, plain, id, run.GetRunID()))).TaskQueue, "the child stayed too")
 }

@@ -39,6 +39,16 @@ type Interceptor struct {
 	// names of registered types (a bounded set).
 	spanOpts  []trace.SpanStartOption
 	spanNames sync.Map // workflow type → span name
+
+	// Pinned tenants' queues, made once: a pinned tenant is a hot one, so
+	// its starts must not build a name each.
+	pinned map[pinKey]string // (label, kind) → queue
+	labels map[string]bool   // the pin labels
+}
+
+type pinKey struct {
+	label string
+	kind  routing.QueueKind
 }
 
 var _ sdkinterceptor.Interceptor = (*Interceptor)(nil)
@@ -80,14 +90,24 @@ func New(reg *registry.Registry, cfg routing.Config, opts ...Option) (*Intercept
 			return nil, fmt.Errorf("%w: legacy queue %q is empty or a shard queue", routing.ErrInvalidConfig, q)
 		}
 	}
-	return &Interceptor{
+	i := &Interceptor{
 		reg:      reg,
 		table:    table,
 		opts:     o,
 		tracer:   o.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version)),
 		ops:      newOpSet(),
 		spanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)},
-	}, nil
+		pinned:   map[pinKey]string{},
+		labels:   map[string]bool{},
+	}
+	kinds := append(reg.Kinds(), routing.Tenant)
+	for _, label := range o.pins {
+		i.labels[label] = true
+		for _, kind := range kinds {
+			i.pinned[pinKey{label, kind}] = pinnedQueue(cfg.Prefix, kind, label)
+		}
+	}
+	return i, nil
 }
 
 // Table returns the routing table of i, for example to list the queues
@@ -199,7 +219,10 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 		return outcome{decision: Routed, taskQueue: r.TaskQueue, priority: s.priority}, r, tenant, "", nil
 	}
 	if tenant == "" {
-		if i.opts.legacyFallback {
+		// A workflow with no tenant was started before the rollout: its
+		// children and continue-as-new stay on the legacy queue, which keeps
+		// workers until it drains. Refusing would fail a running workflow.
+		if i.opts.legacyFallback || s.inWorkflow {
 			return outcome{decision: Passthrough}, r, "", reasonNoTenant, nil
 		}
 		return out, r, "", "", ErrMissingTenant
@@ -213,7 +236,7 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 		return out, r, tenant, "", err
 	}
 	if label, ok := i.opts.pins[tenant]; ok {
-		r.TaskQueue, r.Shard, reason = pinnedQueue(i.table.Config().Prefix, kind, label), -1, reasonPinned
+		r.TaskQueue, r.Shard, reason = i.pinnedQueue(kind, label), -1, reasonPinned
 	}
 	return outcome{
 		decision:  Routed,
@@ -223,14 +246,26 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 			FairnessKey:    r.FairnessKey,
 			FairnessWeight: r.FairnessWeight,
 		},
-		memo: i.memoWithTenant(s.memo, tenant),
+		memo: i.memoWithTenant(s.memo, tenant, r.FairnessKey),
 	}, r, tenant, reason, nil
 }
 
-// pinnedQueue is the dedicated queue of a pinned tenant. Pins are few, so
-// the name is made per start rather than kept.
+// pinnedSegment separates a pinned queue's kind from its label.
+const pinnedSegment = ".pinned-"
+
+// pinnedQueue is the dedicated queue of a pinned tenant,
+// "{prefix}.{kind}.pinned-{label}".
 func pinnedQueue(prefix string, kind routing.QueueKind, label string) string {
-	return prefix + "." + string(kind) + ".pinned-" + label
+	return prefix + "." + string(kind) + pinnedSegment + label
+}
+
+// pinnedQueue returns the queue of a pin for kind: made in New, or now for a
+// kind registered since.
+func (i *Interceptor) pinnedQueue(kind routing.QueueKind, label string) string {
+	if q, ok := i.pinned[pinKey{label, kind}]; ok {
+		return q
+	}
+	return pinnedQueue(i.table.Config().Prefix, kind, label)
 }
 
 // routesTo reports whether queue is one this router sends starts to: a
@@ -239,12 +274,12 @@ func (i *Interceptor) routesTo(queue string) bool {
 	if i.table.IsRouted(queue) {
 		return true
 	}
-	for _, label := range i.opts.pins {
-		if strings.HasSuffix(queue, ".pinned-"+label) && strings.HasPrefix(queue, i.table.Config().Prefix+".") {
-			return true
-		}
+	rest, ok := strings.CutPrefix(queue, i.table.Config().Prefix)
+	if !ok || !strings.HasPrefix(rest, ".") {
+		return false
 	}
-	return false
+	_, label, ok := strings.Cut(rest, pinnedSegment)
+	return ok && i.labels[label]
 }
 
 // PinnedQueues returns the dedicated queues of the pinned tenants (see
@@ -252,7 +287,7 @@ func (i *Interceptor) routesTo(queue string) bool {
 func (i *Interceptor) PinnedQueues(kind routing.QueueKind) []string {
 	var queues []string
 	for _, label := range i.opts.pins {
-		q := pinnedQueue(i.table.Config().Prefix, kind, label)
+		q := i.pinnedQueue(kind, label)
 		if !slices.Contains(queues, q) {
 			queues = append(queues, q)
 		}
@@ -264,10 +299,10 @@ func (i *Interceptor) PinnedQueues(kind routing.QueueKind) []string {
 // memoWithTenant returns a copy of memo with the tenant under the memo key,
 // or nil when none is needed. The tenant travels with a workflow (to its
 // children, activities and continue-as-new) as its fairness key, which the
-// server records and children inherit; only a tenant ID too long to be its
-// own fairness key also needs the memo.
-func (i *Interceptor) memoWithTenant(memo map[string]any, tenant string) map[string]any {
-	if routing.FairnessKey(tenant) == tenant {
+// server records and children inherit; only a tenant whose fairness key is
+// not the ID itself (an ID too long to be one) also needs the memo.
+func (i *Interceptor) memoWithTenant(memo map[string]any, tenant, fairnessKey string) map[string]any {
+	if fairnessKey == tenant {
 		return nil
 	}
 	if _, ok := memo[i.opts.memoKey]; ok {
@@ -334,6 +369,15 @@ func errorType(err error) string {
 	return "other"
 }
 
+// apply writes a routed outcome's queue, priority and memo (if it has one)
+// into a start's options.
+func (o outcome) apply(queue *string, priority *temporal.Priority, memo *map[string]any) {
+	*queue, *priority = o.taskQueue, o.priority
+	if o.memo != nil {
+		*memo = o.memo
+	}
+}
+
 // routeOptions routes a start described by StartWorkflowOptions and returns
 // the options to start with: opts itself when nothing changes, else a copy.
 func (i *Interceptor) routeOptions(ctx context.Context, path, workflowType string, opts *client.StartWorkflowOptions) (*client.StartWorkflowOptions, error) {
@@ -345,11 +389,7 @@ func (i *Interceptor) routeOptions(ctx context.Context, path, workflowType strin
 		return opts, err
 	}
 	routed := *opts
-	routed.TaskQueue = out.taskQueue
-	routed.Priority = out.priority
-	if out.memo != nil {
-		routed.Memo = out.memo
-	}
+	out.apply(&routed.TaskQueue, &routed.Priority, &routed.Memo)
 	return &routed, nil
 }
 
@@ -378,11 +418,7 @@ func (i *Interceptor) routeScheduleAction(ctx context.Context, action *client.Sc
 		return action, err
 	}
 	routed := *action
-	routed.TaskQueue = out.taskQueue
-	routed.Priority = out.priority
-	if out.memo != nil {
-		routed.Memo = out.memo
-	}
+	out.apply(&routed.TaskQueue, &routed.Priority, &routed.Memo)
 	return &routed, nil
 }
 

@@ -593,3 +593,26 @@ func TestNilContextAndValues(t *testing.T) {
 	assert.Equal(t, 1, h.next.calls)
 	assert.Zero(t, h.router.RouteScheduleAction(context.Background(), nil))
 }
+
+// TestPinnedStartAllocatesLikeAnyRoutedStart: a pinned tenant is a hot one,
+// so its queue name is made once, not per start.
+func TestPinnedStartAllocatesLikeAnyRoutedStart(t *testing.T) {
+	h := saas(t, WithPinnedTenant("acme", "vip"))
+	allocs := func(tenant string) float64 {
+		ctx := WithTenant(context.Background(), tenant)
+		return testing.AllocsPerRun(200, func() {
+			in := &sdkinterceptor.ClientExecuteWorkflowInput{Options: &client.StartWorkflowOptions{TaskQueue: "main-queue"}, WorkflowType: "UserOnboardingWorkflow"}
+			_, _ = h.out.ExecuteWorkflow(ctx, in)
+		})
+	}
+	assert.Equal(t, "saas.tenant.pinned-vip", func() string {
+		got, _ := h.execute(WithTenant(context.Background(), "acme"), "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue"})
+		return got.TaskQueue
+	}())
+	assert.Equal(t, allocs("tenant-ü-☃"), allocs("acme"))
+	assert.True(t, h.router.routesTo("saas.tenant.pinned-vip"))
+	assert.True(t, h.router.routesTo("saas.tenant.07"))
+	assert.False(t, h.router.routesTo("saas.tenant.pinned-other"))
+	assert.False(t, h.router.routesTo("other.tenant.pinned-vip"))
+	assert.False(t, h.router.routesTo("main-queue"))
+}

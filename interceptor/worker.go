@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tqrouter/tqrouter/registry"
+	"github.com/tqrouter/tqrouter/routing"
 )
 
 // tenantHeader is the header that carries the tenant ID from a workflow to
@@ -105,16 +106,12 @@ func (w *workflowOutbound) ExecuteChildWorkflow(ctx workflow.Context, childWorkf
 	}
 	switch {
 	case out.decision == Routed:
-		opts.TaskQueue = out.taskQueue
-		opts.Priority = out.priority
-		if out.memo != nil {
-			opts.Memo = out.memo
-		}
+		out.apply(&opts.TaskQueue, &opts.Priority, &opts.Memo)
 		ctx = workflow.WithChildOptions(ctx, opts)
 	case out.decision == Passthrough && w.in.tenant != "":
 		// A child left on its queue (say, inheriting the parent's routed
 		// queue) still belongs to the parent's tenant.
-		if memo := w.in.root.memoWithTenant(opts.Memo, w.in.tenant); memo != nil {
+		if memo := w.in.root.memoWithTenant(opts.Memo, w.in.tenant, routing.FairnessKey(w.in.tenant)); memo != nil {
 			opts.Memo = memo
 			ctx = workflow.WithChildOptions(ctx, opts)
 		}
@@ -141,7 +138,10 @@ func (w *workflowOutbound) NewContinueAsNewErrorWithOptions(ctx workflow.Context
 // routeContinueAsNew keeps a continue-as-new off the legacy queue: a run on
 // a routed queue continues there by default, but code that names the legacy
 // queue (workflow.WithWorkflowTaskQueue) is routed like a start. Memo and
-// priority carry over to the new run.
+// priority carry over to the new run. The SDK (v1.51) cannot set a
+// continue-as-new's priority, so a run started before the rollout (with no
+// fairness key) continues on its tenant's shard without one; its tenant
+// still travels in its memo.
 func (w *workflowOutbound) routeContinueAsNew(ctx workflow.Context, wfn any) (workflow.Context, error) {
 	queue := workflow.GetChildWorkflowOptions(ctx).TaskQueue
 	if queue == "" {

@@ -1,7 +1,6 @@
 package routing
 
 import (
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,8 +41,7 @@ func NewTable(cfg Config) (*Table, error) {
 	}
 	t := &Table{cfg: cfg}
 	t.tenant, t.job = t.build(Tenant), t.build(Jobs)
-	names := map[QueueKind][]string{Tenant: t.tenant, Jobs: t.job}
-	t.names.Store(&names)
+	t.names.Store(&map[QueueKind][]string{})
 	return t, nil
 }
 
@@ -142,9 +140,4 @@ func (t *Table) JobRoute(kind QueueKind) (Route, error) {
 func (t *Table) IsRouted(queue string) bool {
 	_, _, ok := ParseTaskQueue(t.cfg.Prefix, queue)
 	return ok
-}
-
-// String describes t for logs.
-func (t *Table) String() string {
-	return fmt.Sprintf("routing.Table{prefix=%q shards=%d}", t.cfg.Prefix, t.cfg.Shards)
 }
