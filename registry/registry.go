@@ -1,5 +1,6 @@
-// Package registry maps Temporal workflow types to the [routing.QueueKind]
-// whose queues they run on.
+// Package registry maps Temporal workflow types (and the activity types of
+// standalone activities) to the [routing.QueueKind] whose queues they run
+// on.
 package registry
 
 import (
@@ -19,20 +20,28 @@ import (
 )
 
 var (
-	// ErrConflict is returned when a workflow type is registered again
-	// with a different kind.
-	ErrConflict = errors.New("tqrouter: workflow type already registered with another kind")
+	// ErrConflict is returned when a workflow (or activity) type is
+	// registered again with a different kind.
+	ErrConflict = errors.New("tqrouter: type already registered with another kind")
 	// ErrInvalidWorkflow is returned for an empty type name or a value that
-	// is neither a workflow function nor a type name.
+	// is neither a workflow (or activity) function nor a type name.
 	ErrInvalidWorkflow = errors.New("tqrouter: invalid workflow")
 )
 
-// Registry maps workflow type names to queue kinds. A zero Registry is ready
-// to use and safe for concurrent use. Lookups never block: they read an
+// Registry maps workflow type names, and the activity type names of
+// standalone activities, to queue kinds. Workflow and activity types are
+// separate namespaces, as they are in Temporal. A zero Registry is ready to
+// use and safe for concurrent use. Lookups never block: they read an
 // immutable snapshot, and registrations publish a new one.
 type Registry struct {
-	mu    sync.Mutex                                   // serializes writers
-	types atomic.Pointer[map[string]routing.QueueKind] // copy on write
+	mu   sync.Mutex               // serializes writers
+	snap atomic.Pointer[snapshot] // copy on write
+}
+
+// snapshot is one immutable state of a Registry.
+type snapshot struct {
+	workflows  map[string]routing.QueueKind
+	activities map[string]routing.QueueKind
 }
 
 // Default returns a new Registry holding the product's workflow types:
@@ -41,13 +50,12 @@ type Registry struct {
 // TokenCleanupWorkflow on [routing.Jobs] queues.
 func Default() *Registry {
 	r := &Registry{}
-	types := map[string]routing.QueueKind{
+	r.snap.Store(&snapshot{workflows: map[string]routing.QueueKind{
 		"TenantProvisioningWorkflow": routing.Tenant,
 		"TenantDeletionWorkflow":     routing.Tenant,
 		"UserOnboardingWorkflow":     routing.Tenant,
 		"TokenCleanupWorkflow":       routing.Jobs,
-	}
-	r.types.Store(&types)
+	}})
 	return r
 }
 
@@ -56,28 +64,55 @@ func Default() *Registry {
 // error wrapping [ErrConflict]. An invalid kind is an error wrapping
 // [routing.ErrInvalidConfig].
 func (r *Registry) Register(workflowType string, kind routing.QueueKind) error {
-	if workflowType == "" || strings.TrimSpace(workflowType) != workflowType {
-		return fmt.Errorf("%w: type name %q", ErrInvalidWorkflow, workflowType)
+	return r.register(workflowType, kind, false)
+}
+
+// RegisterActivity maps an activity, given as a function or a type name, to
+// kind, under the type name the SDK's client uses for it (see [TypeName]).
+// Only standalone activities, started by a client's ExecuteActivity, are
+// routed by kind; activities scheduled by workflow code follow their
+// workflow. The rules of [Registry.Register] apply.
+func (r *Registry) RegisterActivity(a any, kind routing.QueueKind) error {
+	name, err := TypeName(a)
+	if err != nil {
+		return err
+	}
+	return r.register(name, kind, true)
+}
+
+func (r *Registry) register(name string, kind routing.QueueKind, activity bool) error {
+	if name == "" || strings.TrimSpace(name) != name {
+		return fmt.Errorf("%w: type name %q", ErrInvalidWorkflow, name)
 	}
 	if err := routing.ValidateKind(kind); err != nil {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var old map[string]routing.QueueKind
-	if p := r.types.Load(); p != nil {
-		old = *p
+	var next snapshot
+	if p := r.snap.Load(); p != nil {
+		next = *p
 	}
-	if have, ok := old[workflowType]; ok {
+	old := next.workflows
+	what := "workflow"
+	if activity {
+		old, what = next.activities, "activity"
+	}
+	if have, ok := old[name]; ok {
 		if have != kind {
-			return fmt.Errorf("%w: %q is %q, not %q", ErrConflict, workflowType, have, kind)
+			return fmt.Errorf("%w: %s type %q is %q, not %q", ErrConflict, what, name, have, kind)
 		}
 		return nil
 	}
-	next := make(map[string]routing.QueueKind, len(old)+1)
-	maps.Copy(next, old)
-	next[workflowType] = kind
-	r.types.Store(&next)
+	types := make(map[string]routing.QueueKind, len(old)+1)
+	maps.Copy(types, old)
+	types[name] = kind
+	if activity {
+		next.activities = types
+	} else {
+		next.workflows = types
+	}
+	r.snap.Store(&next)
 	return nil
 }
 
@@ -107,19 +142,30 @@ func (r *Registry) RegisterWorkflowWithOptions(w any, opts workflow.RegisterOpti
 
 // Lookup returns the kind of workflowType, and whether it is registered.
 func (r *Registry) Lookup(workflowType string) (routing.QueueKind, bool) {
-	p := r.types.Load()
+	p := r.snap.Load()
 	if p == nil {
 		return "", false
 	}
-	kind, ok := (*p)[workflowType]
+	kind, ok := p.workflows[workflowType]
 	return kind, ok
 }
 
-// Types returns the registered type names of kind, sorted.
+// LookupActivity returns the kind of the activity type activityType, and
+// whether it is registered.
+func (r *Registry) LookupActivity(activityType string) (routing.QueueKind, bool) {
+	p := r.snap.Load()
+	if p == nil {
+		return "", false
+	}
+	kind, ok := p.activities[activityType]
+	return kind, ok
+}
+
+// Types returns the registered workflow type names of kind, sorted.
 func (r *Registry) Types(kind routing.QueueKind) []string {
 	var names []string
-	if p := r.types.Load(); p != nil {
-		for name, k := range *p {
+	if p := r.snap.Load(); p != nil {
+		for name, k := range p.workflows {
 			if k == kind {
 				names = append(names, name)
 			}
@@ -129,11 +175,15 @@ func (r *Registry) Types(kind routing.QueueKind) []string {
 	return names
 }
 
-// Kinds returns the kinds that have at least one type registered, sorted.
+// Kinds returns the kinds that have at least one workflow or activity type
+// registered, sorted.
 func (r *Registry) Kinds() []routing.QueueKind {
 	var kinds []routing.QueueKind
-	if p := r.types.Load(); p != nil {
-		for _, k := range *p {
+	if p := r.snap.Load(); p != nil {
+		for _, k := range p.workflows {
+			kinds = append(kinds, k)
+		}
+		for _, k := range p.activities {
 			kinds = append(kinds, k)
 		}
 	}
@@ -141,8 +191,8 @@ func (r *Registry) Kinds() []routing.QueueKind {
 	return slices.Compact(kinds)
 }
 
-// TypeName returns the workflow type name the SDK's client uses for w: w
-// itself if it is a non-empty string, else the name of the function w
+// TypeName returns the workflow (or activity) type name the SDK's client
+// uses for w: w itself if it is a non-empty string, else the name of the function w
 // without its package path and without the "-fm" suffix of method values,
 // exactly as the SDK does. Anything else is an error wrapping
 // [ErrInvalidWorkflow].

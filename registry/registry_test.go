@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,6 +22,12 @@ func TenantProvisioningWorkflow(workflow.Context) error { return nil }
 type workflows struct{}
 
 func (*workflows) UserOnboardingWorkflow(workflow.Context) error { return nil }
+
+func SendWelcomeEmail(context.Context) error { return nil }
+
+type activities struct{}
+
+func (*activities) RotateTokens(context.Context) error { return nil }
 
 func TestDefault(t *testing.T) {
 	r := Default()
@@ -73,6 +80,38 @@ func TestRegisterConflictsAndValidation(t *testing.T) {
 	assert.ErrorIs(t, r.RegisterWorkflow(nilFn, routing.Tenant), ErrInvalidWorkflow)
 }
 
+func TestRegisterActivity(t *testing.T) {
+	r := Default()
+	require.NoError(t, r.RegisterActivity(SendWelcomeEmail, routing.Tenant))
+	require.NoError(t, r.RegisterActivity((&activities{}).RotateTokens, "maintenance"))
+	require.NoError(t, r.RegisterActivity("TokenCleanupWorkflow", routing.Tenant),
+		"activity and workflow types are separate namespaces")
+
+	kind, ok := r.LookupActivity("SendWelcomeEmail")
+	assert.True(t, ok)
+	assert.Equal(t, routing.Tenant, kind)
+	kind, ok = r.LookupActivity("RotateTokens")
+	assert.True(t, ok)
+	assert.Equal(t, routing.QueueKind("maintenance"), kind)
+	kind, _ = r.Lookup("TokenCleanupWorkflow")
+	assert.Equal(t, routing.Jobs, kind, "the workflow type keeps its kind")
+	_, ok = r.Lookup("SendWelcomeEmail")
+	assert.False(t, ok, "an activity is not a workflow type")
+	_, ok = r.LookupActivity("UserOnboardingWorkflow")
+	assert.False(t, ok, "a workflow is not an activity type")
+
+	assert.ErrorIs(t, r.RegisterActivity(SendWelcomeEmail, routing.Jobs), ErrConflict)
+	assert.ErrorIs(t, r.RegisterActivity("", routing.Jobs), ErrInvalidWorkflow)
+	assert.ErrorIs(t, r.RegisterActivity(3.5, routing.Jobs), ErrInvalidWorkflow)
+	assert.ErrorIs(t, r.RegisterActivity("X", "no/slash"), routing.ErrInvalidConfig)
+	assert.Equal(t, []routing.QueueKind{routing.Jobs, "maintenance", routing.Tenant}, r.Kinds())
+	assert.NotContains(t, r.Types(routing.Tenant), "SendWelcomeEmail", "Types lists workflow types")
+
+	var zero Registry
+	_, ok = zero.LookupActivity("SendWelcomeEmail")
+	assert.False(t, ok)
+}
+
 func TestRegisterWorkflowFunctions(t *testing.T) {
 	var r Registry
 	require.NoError(t, r.RegisterWorkflow(TenantProvisioningWorkflow, routing.Tenant))
@@ -84,13 +123,18 @@ func TestRegisterWorkflowFunctions(t *testing.T) {
 }
 
 // nameRecorder is a client outbound interceptor that records the workflow
-// type name the SDK computed and stops the call before any network use.
+// or activity type name the SDK computed and stops the call before any network use.
 type nameRecorder struct {
 	interceptor.ClientOutboundInterceptorBase
 	got string
 }
 
 var errStop = fmt.Errorf("stopped by test")
+
+func (n *nameRecorder) ExecuteActivity(_ context.Context, in *interceptor.ClientExecuteActivityInput) (client.ActivityHandle, error) {
+	n.got = in.ActivityType
+	return nil, errStop
+}
 
 func (n *nameRecorder) ExecuteWorkflow(_ context.Context, in *interceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
 	n.got = in.WorkflowType
@@ -134,6 +178,13 @@ func TestTypeNameMatchesSDK(t *testing.T) {
 		name, err := TypeName(w)
 		require.NoError(t, err)
 		assert.Equal(t, rec.got, name, "%T", w)
+	}
+	for _, a := range []any{SendWelcomeEmail, (&activities{}).RotateTokens, "ByName"} {
+		_, err := c.ExecuteActivity(context.Background(), client.StartActivityOptions{ID: "a", TaskQueue: "q", StartToCloseTimeout: time.Second}, a)
+		require.ErrorIs(t, err, errStop)
+		name, err := TypeName(a)
+		require.NoError(t, err)
+		assert.Equal(t, rec.got, name, "%T", a)
 	}
 }
 
