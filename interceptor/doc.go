@@ -37,10 +37,12 @@
 // shard 00 with no fairness key.
 //
 // Every client start path is covered: ExecuteWorkflow,
-// SignalWithStartWorkflow, CreateSchedule with a workflow action, and
+// SignalWithStartWorkflow, CreateSchedule with a workflow action,
 // update-with-start, whose operation must be made with
 // [Interceptor.NewWithStartWorkflowOperation] because the SDK hides its
-// options from interceptors. A start that cannot be routed is refused with a
+// options from interceptors, and standalone activities (ExecuteActivity),
+// routed by the kind their activity type has in the registry
+// ([registry.Registry.RegisterActivity]). A start that cannot be routed is refused with a
 // [*RouteError] before anything reaches the server.
 //
 // # Workers
@@ -48,7 +50,8 @@
 // The Interceptor is also a worker interceptor, and the SDK applies a
 // client's interceptors to the workers made from that client. On workers it
 // routes child workflows and continue-as-new started on a legacy queue for
-// the workflow's tenant, and gives activities the tenant in their context
+// the workflow's tenant, moves activities that name a legacy queue to the
+// workflow's own (routed) queue, and gives activities the tenant in their context
 // ([TenantFromContext]) and workflow code through [WorkflowTenant]. The
 // tenant travels as the workflow's fairness key (and in the memo when the ID
 // is too long to be one), which the server records in history: replays see

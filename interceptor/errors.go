@@ -8,8 +8,8 @@ import (
 )
 
 var (
-	// ErrMissingTenant is returned when a tenant-scoped workflow is started
-	// without a tenant ID in the context, the memo or the [TenantFunc],
+	// ErrMissingTenant is returned when a tenant-scoped workflow (or
+	// standalone activity) is started without a tenant ID in the context, the memo or the [TenantFunc],
 	// unless [WithLegacyFallback] is set.
 	ErrMissingTenant = errors.New("tqrouter: tenant-scoped workflow started without a tenant ID")
 	// ErrTenantMismatch is returned when the tenant sources of one start
@@ -19,6 +19,10 @@ var (
 	// workflow type the registry does not know, with
 	// [WithRefuseUnregistered].
 	ErrUnregisteredWorkflow = errors.New("tqrouter: workflow type not in the registry")
+	// ErrUnregisteredActivity is returned for a standalone activity (a
+	// client's ExecuteActivity) on a legacy queue whose activity type the
+	// registry does not know, with [WithRefuseUnregistered].
+	ErrUnregisteredActivity = errors.New("tqrouter: activity type not in the registry")
 	// ErrUnroutedUpdateWithStart is returned by UpdateWithStartWorkflow for
 	// a start operation not made by
 	// [Interceptor.NewWithStartWorkflowOperation]: the SDK hides the
@@ -38,7 +42,8 @@ var (
 type RouteError struct {
 	// Path is the start path, such as "ExecuteWorkflow" or "CreateSchedule".
 	Path string
-	// WorkflowType is the workflow type of the start.
+	// WorkflowType is the workflow type of the start, or the activity type
+	// of a standalone activity (Path "ExecuteActivity").
 	WorkflowType string
 	// TaskQueue is the task queue the caller named.
 	TaskQueue string

@@ -20,11 +20,13 @@ import (
 	"github.com/tqrouter/tqrouter/routing"
 )
 
-// Interceptor routes workflow starts to shard task queues. Create it with
-// [New] and add it to client.Options.Interceptors. It is also a worker
-// interceptor (worker.Options.Interceptors): there it routes child workflows
-// and continue-as-new started on a legacy queue, for the tenant of the
-// workflow, and passes the tenant on to activities. It is safe for
+// Interceptor routes workflow starts, and standalone activity starts, to
+// shard task queues. Create it with [New] and add it to
+// client.Options.Interceptors. It is also a worker interceptor
+// (worker.Options.Interceptors): there it routes child workflows and
+// continue-as-new started on a legacy queue, for the tenant of the
+// workflow, keeps activities off the legacy queue, and passes the tenant on
+// to activities. It is safe for
 // concurrent use.
 type Interceptor struct {
 	sdkinterceptor.InterceptorBase // client and worker
@@ -37,8 +39,9 @@ type Interceptor struct {
 
 	// Per-start tracing costs, paid once: the span options, and the span
 	// names of registered types (a bounded set).
-	spanOpts  []trace.SpanStartOption
-	spanNames sync.Map // workflow type → span name
+	spanOpts          []trace.SpanStartOption
+	spanNames         sync.Map // workflow type → span name
+	activitySpanNames sync.Map // activity type → span name
 
 	// Pinned tenants' queues, made once: a pinned tenant is a hot one, so
 	// its starts must not build a name each.
@@ -121,10 +124,11 @@ func (i *Interceptor) InterceptClient(next sdkinterceptor.ClientOutboundIntercep
 	return out
 }
 
-// start is what the router needs to know of one workflow start.
+// start is what the router needs to know of one workflow start, or of one
+// standalone activity start.
 type start struct {
 	path         string
-	workflowType string
+	workflowType string // the activity type when activity is set
 	taskQueue    string
 	memo         map[string]any
 	priority     temporal.Priority
@@ -135,6 +139,9 @@ type start struct {
 	// untraced skips the span: a replayed workflow decides again but must
 	// not trace twice.
 	untraced bool
+	// activity marks a standalone activity: its type is looked up among
+	// the registry's activity types, and it has no memo.
+	activity bool
 }
 
 // outcome is the router's answer for one start.
@@ -145,16 +152,21 @@ type outcome struct {
 	taskQueue string
 	priority  temporal.Priority
 	memo      map[string]any
+	tenant    string
 }
 
 // route decides where s goes, traces the decision, and returns the outcome,
 // or a *RouteError when s must be refused. In shadow mode it never refuses
 // and never changes anything.
 func (i *Interceptor) route(ctx context.Context, s start) (outcome, error) {
-	kind, registered := i.reg.Lookup(s.workflowType)
+	lookup := i.reg.Lookup
+	if s.activity {
+		lookup = i.reg.LookupActivity
+	}
+	kind, registered := lookup(s.workflowType)
 	span := trace.SpanFromContext(context.Background()) // a non-recording span
 	if !s.untraced {
-		_, span = i.tracer.Start(ctx, i.spanName(s.workflowType, registered), i.spanOpts...)
+		_, span = i.tracer.Start(ctx, i.spanName(s.workflowType, registered, s.activity), i.spanOpts...)
 		defer span.End()
 	}
 
@@ -180,18 +192,22 @@ func (i *Interceptor) route(ctx context.Context, s start) (outcome, error) {
 	return out, err
 }
 
-// spanName is SpanName, kept per registered type so that routing a start
-// does not build a string.
-func (i *Interceptor) spanName(workflowType string, registered bool) string {
+// spanName is SpanName (or ActivitySpanName), kept per registered type so
+// that routing a start does not build a string.
+func (i *Interceptor) spanName(typeName string, registered, activity bool) string {
+	name, names := SpanName, &i.spanNames
+	if activity {
+		name, names = ActivitySpanName, &i.activitySpanNames
+	}
 	if !registered {
-		return SpanName(workflowType, false)
+		return name(typeName, false)
 	}
-	if name, ok := i.spanNames.Load(workflowType); ok {
-		return name.(string)
+	if n, ok := names.Load(typeName); ok {
+		return n.(string)
 	}
-	name := SpanName(workflowType, true)
-	i.spanNames.Store(workflowType, name)
-	return name
+	n := name(typeName, true)
+	names.Store(typeName, n)
+	return n
 }
 
 // decide is the routing policy; it has no side effects.
@@ -202,6 +218,8 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 		return outcome{decision: Passthrough}, r, "", reasonAlreadyRouted, nil
 	case !legacy:
 		return outcome{decision: Passthrough}, r, "", reasonExplicitQueue, nil
+	case !registered && i.opts.refuseUnregistered && s.activity:
+		return out, r, "", "", ErrUnregisteredActivity
 	case !registered && i.opts.refuseUnregistered:
 		return out, r, "", "", ErrUnregisteredWorkflow
 	case !registered:
@@ -216,7 +234,7 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 		if err != nil {
 			return out, r, tenant, "", err
 		}
-		return outcome{decision: Routed, taskQueue: r.TaskQueue, priority: s.priority}, r, tenant, "", nil
+		return outcome{decision: Routed, taskQueue: r.TaskQueue, priority: s.priority, tenant: tenant}, r, tenant, "", nil
 	}
 	if tenant == "" {
 		// A workflow with no tenant was started before the rollout: its
@@ -238,7 +256,7 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 	if label, ok := i.opts.pins[tenant]; ok {
 		r.TaskQueue, r.Shard, reason = i.pinnedQueue(kind, label), -1, reasonPinned
 	}
-	return outcome{
+	out = outcome{
 		decision:  Routed,
 		taskQueue: r.TaskQueue,
 		priority: temporal.Priority{
@@ -246,8 +264,12 @@ func (i *Interceptor) decide(ctx context.Context, s start, kind routing.QueueKin
 			FairnessKey:    r.FairnessKey,
 			FairnessWeight: r.FairnessWeight,
 		},
-		memo: i.memoWithTenant(s.memo, tenant, r.FairnessKey),
-	}, r, tenant, reason, nil
+		tenant: tenant,
+	}
+	if !s.activity { // an activity has no memo; its tenant travels in a header
+		out.memo = i.memoWithTenant(s.memo, tenant, r.FairnessKey)
+	}
+	return out, r, tenant, reason, nil
 }
 
 // pinnedSegment separates a pinned queue's kind from its label.
@@ -359,6 +381,7 @@ func errorType(err error) string {
 		{ErrInvalidTenant, "invalid_tenant"},
 		{ErrInvalidWeight, "invalid_weight"},
 		{ErrUnregisteredWorkflow, "unregistered_workflow"},
+		{ErrUnregisteredActivity, "unregistered_activity"},
 		{ErrUnroutedUpdateWithStart, "unrouted_update_with_start"},
 		{routing.ErrInvalidConfig, "invalid_config"},
 	} {
@@ -473,6 +496,29 @@ func (o *clientOutbound) CreateSchedule(ctx context.Context, in *sdkinterceptor.
 		in = &routed
 	}
 	return o.Next.CreateSchedule(ctx, in)
+}
+
+// ExecuteActivity routes a standalone activity started on a legacy queue
+// by its kind in the registry (see registry.Registry.RegisterActivity), like
+// a workflow start, and sends its tenant in a header so that the activity's
+// context carries it (see [TenantFromContext]).
+func (o *clientOutbound) ExecuteActivity(ctx context.Context, in *sdkinterceptor.ClientExecuteActivityInput) (client.ActivityHandle, error) {
+	if in.Options == nil {
+		return o.Next.ExecuteActivity(ctx, in) // the SDK reports missing options itself
+	}
+	out, err := o.root.route(ctx, start{path: "ExecuteActivity", workflowType: in.ActivityType, taskQueue: in.Options.TaskQueue, priority: in.Options.Priority, activity: true})
+	if err != nil {
+		return nil, err
+	}
+	if out.decision == Routed {
+		opts := *in.Options
+		opts.TaskQueue, opts.Priority = out.taskQueue, out.priority
+		routed := *in
+		routed.Options = &opts
+		in = &routed
+		setTenantHeader(sdkinterceptor.Header(ctx), out.tenant)
+	}
+	return o.Next.ExecuteActivity(ctx, in)
 }
 
 func (o *clientOutbound) UpdateWithStartWorkflow(ctx context.Context, in *sdkinterceptor.ClientUpdateWithStartWorkflowInput) (client.WorkflowUpdateHandle, error) {

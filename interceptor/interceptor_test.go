@@ -38,6 +38,13 @@ type fakeNext struct {
 	signal   *sdkinterceptor.ClientSignalWithStartWorkflowInput
 	schedule *sdkinterceptor.ScheduleClientCreateInput
 	update   *sdkinterceptor.ClientUpdateWithStartWorkflowInput
+	activity *sdkinterceptor.ClientExecuteActivityInput
+}
+
+func (f *fakeNext) ExecuteActivity(_ context.Context, in *sdkinterceptor.ClientExecuteActivityInput) (client.ActivityHandle, error) {
+	f.calls++
+	f.activity = in
+	return nil, nil
 }
 
 func (f *fakeNext) ExecuteWorkflow(_ context.Context, in *sdkinterceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
@@ -73,9 +80,14 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg routing.Config, opts ...Option) *harness {
 	t.Helper()
+	return newHarnessFor(t, registry.Default(), cfg, opts...)
+}
+
+func newHarnessFor(t *testing.T, reg *registry.Registry, cfg routing.Config, opts ...Option) *harness {
+	t.Helper()
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	router, err := New(registry.Default(), cfg, append([]Option{WithTracerProvider(tp)}, opts...)...)
+	router, err := New(reg, cfg, append([]Option{WithTracerProvider(tp)}, opts...)...)
 	require.NoError(t, err)
 	next := &fakeNext{}
 	return &harness{router: router, out: router.InterceptClient(next), next: next, spans: spans}

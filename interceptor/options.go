@@ -17,7 +17,7 @@ const DefaultMemoKey = "tenant_id"
 // TenantFunc returns the tenant ID of a start from its context, for example
 // from authentication claims; "" means it does not know. It is one tenant
 // source among the context value and the memo field, and must agree with
-// them.
+// them. workflowType is the activity type for a standalone activity.
 type TenantFunc func(ctx context.Context, workflowType string) (string, error)
 
 // WeightFunc returns the fairness weight of a tenant: its share of its shard
@@ -95,8 +95,9 @@ func WithLegacyFallback() Option {
 }
 
 // WithRefuseUnregistered refuses, with [ErrUnregisteredWorkflow], starts on
-// a legacy queue of workflow types the registry does not know, instead of
-// leaving them on the legacy queue.
+// a legacy queue of workflow types the registry does not know, and, with
+// [ErrUnregisteredActivity], standalone activities of unknown activity
+// types, instead of leaving them on the legacy queue.
 func WithRefuseUnregistered() Option {
 	return optionFunc(func(o *options) { o.refuseUnregistered = true })
 }

@@ -50,11 +50,13 @@ const (
 // Why a start passed through unchanged or went where it did; shadow mode
 // records the reason it would have had.
 const (
-	reasonPinned        = "pinned_tenant"
-	reasonUnregistered  = "unregistered"
-	reasonExplicitQueue = "explicit_queue"
-	reasonAlreadyRouted = "already_routed"
-	reasonNoTenant      = "no_tenant_fallback"
+	reasonPinned           = "pinned_tenant"
+	reasonUnregistered     = "unregistered"
+	reasonExplicitQueue    = "explicit_queue"
+	reasonAlreadyRouted    = "already_routed"
+	reasonNoTenant         = "no_tenant_fallback"
+	reasonWorkflowQueue    = "workflow_queue"
+	reasonWorkflowOnLegacy = "workflow_on_legacy_queue"
 )
 
 // SpanName returns the name of the span of a routing decision for
@@ -65,6 +67,17 @@ func SpanName(workflowType string, registered bool) string {
 		return "RouteWorkflow"
 	}
 	return "RouteWorkflow:" + workflowType
+}
+
+// ActivitySpanName is [SpanName] for a standalone activity (started by a
+// client's ExecuteActivity) or an activity that workflow code scheduled on a
+// legacy queue: "RouteActivity:" + activityType for registered types (and
+// all activities scheduled by workflows), and "RouteActivity" for others.
+func ActivitySpanName(activityType string, registered bool) string {
+	if !registered {
+		return "RouteActivity"
+	}
+	return "RouteActivity:" + activityType
 }
 
 // TenantHash returns the stable pseudonym of a tenant ID recorded in traces

@@ -2,6 +2,7 @@ package interceptor
 
 import (
 	"context"
+	"slices"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
@@ -167,24 +168,62 @@ func (w *workflowOutbound) routeContinueAsNew(ctx workflow.Context, wfn any) (wo
 }
 
 func (w *workflowOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
-	w.setTenantHeader(ctx)
+	ctx = w.routeActivity(ctx, activityType)
+	setTenantHeader(sdkinterceptor.WorkflowHeader(ctx), w.in.tenant)
 	return w.Next.ExecuteActivity(ctx, activityType, args...)
 }
 
 func (w *workflowOutbound) ExecuteLocalActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
-	w.setTenantHeader(ctx)
+	setTenantHeader(sdkinterceptor.WorkflowHeader(ctx), w.in.tenant)
 	return w.Next.ExecuteLocalActivity(ctx, activityType, args...)
 }
 
-func (w *workflowOutbound) setTenantHeader(ctx workflow.Context) {
-	if w.in.tenant == "" {
+// routeActivity keeps an activity off the legacy queue. Workflow code that
+// names the legacy queue in its activity options means "the queue we all
+// run on"; once the workflow runs on a routed queue, that is its own queue,
+// whose workers have its activities (and its tenant's fairness key, which
+// the activity inherits). A workflow still on the legacy queue leaves its
+// activities there. The decision depends on the history only, so replay
+// makes the same one.
+func (w *workflowOutbound) routeActivity(ctx workflow.Context, activityType string) workflow.Context {
+	opts := workflow.GetActivityOptions(ctx)
+	i := w.in.root
+	if opts.TaskQueue == "" || !slices.Contains(i.opts.legacyQueues, opts.TaskQueue) {
+		return ctx
+	}
+	own := workflow.GetInfo(ctx).TaskQueueName
+	decision, reason := Routed, reasonWorkflowQueue
+	if !i.routesTo(own) {
+		decision, reason, own = Passthrough, reasonWorkflowOnLegacy, ""
+	}
+	if i.opts.shadow {
+		decision = Shadow
+	}
+	if !workflow.IsReplaying(ctx) {
+		_, span := i.tracer.Start(w.routeCtx(), ActivitySpanName(activityType, true), i.spanOpts...)
+		if span.IsRecording() {
+			s := start{path: "ExecuteActivity", workflowType: activityType, taskQueue: opts.TaskQueue, activity: true}
+			r := routing.Route{TaskQueue: own, Shard: -1}
+			if kind, shard, ok := routing.ParseTaskQueue(i.table.Config().Prefix, own); ok {
+				r.Kind, r.Shard = kind, shard
+			}
+			i.annotate(span, s, decision, r, w.in.tenant, reason, nil)
+		}
+		span.End()
+	}
+	if decision != Routed {
+		return ctx
+	}
+	opts.TaskQueue = own
+	return workflow.WithActivityOptions(ctx, opts)
+}
+
+// setTenantHeader writes tenant into the header of an activity start.
+func setTenantHeader(header map[string]*commonpb.Payload, tenant string) {
+	if tenant == "" || header == nil {
 		return
 	}
-	header := sdkinterceptor.WorkflowHeader(ctx)
-	if header == nil {
-		return
-	}
-	if p, err := converter.GetDefaultDataConverter().ToPayload(w.in.tenant); err == nil {
+	if p, err := converter.GetDefaultDataConverter().ToPayload(tenant); err == nil {
 		header[tenantHeader] = p
 	}
 }

@@ -27,6 +27,9 @@ type Input struct {
 	// ContinueAsNewOn, if set, makes the first run continue as new on this
 	// task queue, as code written before routing would name main-queue.
 	ContinueAsNewOn string
+	// ActivityQueue, if set, is the task queue the workflow names for its
+	// activity, as code written before routing would name main-queue.
+	ActivityQueue string
 	// Hold keeps the workflow open for this long after its work, so that
 	// tests can change things while it runs.
 	Hold time.Duration
@@ -90,7 +93,7 @@ func run(ctx workflow.Context, in Input) (Output, error) {
 	}); err != nil {
 		return Output{}, err
 	}
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute, TaskQueue: in.ActivityQueue})
 	var out Output
 	if err := workflow.ExecuteActivity(ctx, Work, in.Work).Get(ctx, &out); err != nil {
 		return Output{}, err

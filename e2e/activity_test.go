@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tqrouter/tqrouter/interceptor"
+	"github.com/tqrouter/tqrouter/internal/saasapp"
+	"github.com/tqrouter/tqrouter/internal/vectors"
+	"github.com/tqrouter/tqrouter/registry"
+	"github.com/tqrouter/tqrouter/routing"
+)
+
+// TestActivityOnLegacyQueueFollowsWorkflow: workflow code that names
+// main-queue for its activity (code written before routing) has it run on
+// the workflow's own shard, where workers are; no worker polls main-queue
+// here, so an activity left there would never run. The history replays.
+func TestActivityOnLegacyQueueFollowsWorkflow(t *testing.T) {
+	const shards = 7
+	router, c := newRouter(t, routing.Config{Prefix: "saas", Shards: shards})
+	pollRoutedQueues(t, router)
+	want := vectors.Queue(t, "acme", shards)
+
+	ctx := interceptor.WithTenant(testContext(t), "acme")
+	id := uniqueID(t, "legacy-activity")
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "main-queue"}, saasapp.UserOnboardingWorkflow,
+		saasapp.Input{ActivityQueue: "main-queue"})
+	require.NoError(t, err)
+	var out saasapp.Output
+	require.NoError(t, run.Get(ctx, &out))
+	assert.Equal(t, want, out.ActivityQueue)
+	assert.Equal(t, "acme", out.Tenant, "the activity knows its tenant")
+
+	h := history(t, c, id, run.GetRunID())
+	scheduled := 0
+	for _, e := range h.GetEvents() {
+		if e.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED {
+			scheduled++
+			assert.Equal(t, want, e.GetActivityTaskScheduledEventAttributes().GetTaskQueue().GetName(), "the server scheduled it on the shard")
+		}
+	}
+	assert.Equal(t, 1, scheduled)
+	replay(t, router, h)
+}
+
+// TestStandaloneActivityIsRouted: a client's ExecuteActivity naming
+// main-queue runs on the tenant's shard with the tenant's fairness key, and
+// a refused one leaves no activity on the server.
+func TestStandaloneActivityIsRouted(t *testing.T) {
+	const shards = 7
+	reg := registry.Default()
+	require.NoError(t, reg.RegisterActivity(saasapp.Work, routing.Tenant))
+	router, err := interceptor.New(reg, routing.Config{Prefix: "saas", Shards: shards})
+	require.NoError(t, err)
+	c := dial(t, router)
+	pollRoutedQueues(t, router)
+	want := vectors.Queue(t, "0", shards)
+
+	ctx := testContext(t)
+	id := uniqueID(t, "standalone")
+	opts := client.StartActivityOptions{ID: id, TaskQueue: "main-queue", StartToCloseTimeout: time.Minute}
+	handle, err := c.ExecuteActivity(interceptor.WithTenant(ctx, "0"), opts, saasapp.Work, time.Duration(0))
+	require.NoError(t, err)
+	var out saasapp.Output
+	require.NoError(t, handle.Get(ctx, &out))
+	assert.Equal(t, want, out.ActivityQueue)
+	assert.Equal(t, "0", out.Tenant, "the tenant header reached the activity")
+	desc, err := handle.Describe(ctx, client.DescribeActivityOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, want, desc.TaskQueue)
+	assert.Equal(t, "0", desc.Priority.FairnessKey)
+
+	refused := uniqueID(t, "standalone-refused")
+	opts.ID = refused
+	_, err = c.ExecuteActivity(ctx, opts, saasapp.Work, time.Duration(0))
+	require.ErrorIs(t, err, interceptor.ErrMissingTenant)
+	_, err = c.GetActivityHandle(client.GetActivityHandleOptions{ActivityID: refused}).Describe(ctx, client.DescribeActivityOptions{})
+	var notFound *serviceerror.NotFound
+	assert.True(t, errors.As(err, &notFound), "activity %s must not exist, got %v", refused, err)
+}
