@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
@@ -57,7 +59,13 @@ func TestReshardMidFlightLosesNothing(t *testing.T) {
 	router4, c4 := newRouter(t, cfg4)
 	q4, err := workers.Queues(router4.Table(), routing.Tenant)
 	require.NoError(t, err)
-	workers4, err := workers.New(c4, q4, worker.Options{}, saasapp.Register)
+	// These workers stop while their queues still get tasks (the 8-shard
+	// workers take over). SDK v1.51 drops an activity dispatched eagerly to
+	// a worker that is stopping; it then waits for its start-to-close
+	// timeout (60 s here) before another worker runs it: in 1 run of 2
+	// before this option. Workers that stop under traffic should not take
+	// eager activities.
+	workers4, err := workers.New(c4, q4, worker.Options{DisableEagerActivities: true}, saasapp.Register)
 	require.NoError(t, err)
 	require.NoError(t, workers4.Start())
 	for _, tenant := range tenants {
@@ -103,6 +111,9 @@ func TestReshardMidFlightLosesNothing(t *testing.T) {
 		require.NoError(t, f.run.Get(ctx, &out), "workflow %s", f.run.GetID())
 		assert.Equal(t, f.wantQueue, out.WorkflowQueue, "workflow %s ran on the queue it started on", f.run.GetID())
 		assert.Equal(t, f.wantQueue, describe(t, c8, f.run.GetID()).TaskQueue)
+		if orphaned := orphanedTasks(history(t, c8, f.run.GetID(), "")); len(orphaned) > 0 {
+			t.Logf("workflow %s completed late: %v", f.run.GetID(), orphaned)
+		}
 	}
 	assert.Len(t, flights, 4+12+12)
 }
@@ -124,4 +135,25 @@ func TestStatusSeesBacklogWithoutWorkers(t *testing.T) {
 	}, 30*time.Second, 250*time.Millisecond)
 	_, err := migration.Status(ctx, c, "", []string{"it's"})
 	assert.Error(t, err)
+}
+
+// orphanedTasks lists the tasks of a history that a worker dropped while it
+// stopped: a workflow task that timed out, or an activity retried after its
+// start-to-close timeout. The workflow still completes, late. It happens
+// rarely even with the server draining polls at shutdown and without eager
+// activities (an SDK v1.51 and server v1.32 matter, not the router's), so
+// the test reports it rather than failing on it.
+func orphanedTasks(h *historypb.History) []string {
+	var orphaned []string
+	for _, e := range h.GetEvents() {
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+			orphaned = append(orphaned, fmt.Sprintf("workflow task timed out (event %d)", e.GetEventId()))
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			if a := e.GetActivityTaskStartedEventAttributes().GetAttempt(); a != 1 {
+				orphaned = append(orphaned, fmt.Sprintf("activity started at attempt %d (event %d)", a, e.GetEventId()))
+			}
+		}
+	}
+	return orphaned
 }

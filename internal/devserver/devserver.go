@@ -65,12 +65,20 @@ const (
 //     task waited up to 50 ms for a read: a ~40 ms floor on every workflow
 //     task's schedule-to-start that no real cluster has (measured: median
 //     40 ms before, 2 ms after; idle CPU unchanged at 0.1-0.2% of a core).
+//   - frontend.enableCancelWorkerPollsOnShutdown: a worker that stops sends
+//     ShutdownWorker, and with this on the server completes its outstanding
+//     polls (and the SDK drains them) instead of handing a task to a poll
+//     the worker has abandoned; such a task otherwise waits for its timeout
+//     (10 s for a workflow task, start-to-close for an activity). Off by
+//     default in v1.32.1. Resharding stops workers while traffic flows, so
+//     the tests need it, and so does a production cluster.
 func DefaultDynamicConfig() map[string]any {
 	return map[string]any{
-		"history.transferProcessorMaxPollRPS":  10000,
-		"matching.enableFairness":              true,
-		"matching.numTaskqueueReadPartitions":  1,
-		"matching.numTaskqueueWritePartitions": 1,
+		"history.transferProcessorMaxPollRPS":        10000,
+		"frontend.enableCancelWorkerPollsOnShutdown": true,
+		"matching.enableFairness":                    true,
+		"matching.numTaskqueueReadPartitions":        1,
+		"matching.numTaskqueueWritePartitions":       1,
 	}
 }
 
