@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"context"
 	"fmt"
 
 	"go.temporal.io/sdk/workflow"
@@ -10,6 +11,8 @@ import (
 )
 
 func ReportWorkflow(workflow.Context) error { return nil }
+
+func SendInvoice(context.Context, string) error { return nil }
 
 func ExampleRegistry() {
 	reg := registry.Default()
@@ -23,4 +26,18 @@ func ExampleRegistry() {
 	// Output:
 	// jobs true
 	// [ReportWorkflow TokenCleanupWorkflow]
+}
+
+func ExampleRegistry_RegisterActivity() {
+	reg := registry.Default()
+	// A standalone activity (client.ExecuteActivity) on main-queue is routed
+	// by its activity type's kind, like a workflow start.
+	if err := reg.RegisterActivity(SendInvoice, routing.Tenant); err != nil {
+		panic(err)
+	}
+	fmt.Println(reg.LookupActivity("SendInvoice"))
+	fmt.Println(reg.Lookup("SendInvoice")) // not a workflow type
+	// Output:
+	// tenant true
+	//  false
 }
