@@ -10,9 +10,12 @@
 //
 // Each flood size runs the noisy-neighbour scenario twice (baseline, routed)
 // with the same worker budget, after a discarded warm-up of both; flood 0 is
-// the unloaded reference. Once the
-// quiet tenants and jobs are measured the rest of the flood is terminated,
-// so large floods do not take minutes to drain.
+// the unloaded reference. Once the quiet tenants and jobs are measured the
+// rest of the flood is terminated, so large floods do not take minutes to
+// drain. The whole sweep repeats --rounds times (5 by default, rounds
+// interleaved so that drift hits every size alike), and each figure reported
+// is the median over the rounds: a p95 of 60 samples moves by 2x from one
+// run to the next.
 package main
 
 import (
@@ -24,6 +27,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,11 +36,55 @@ import (
 	"github.com/tqrouter/tqrouter/internal/scenario"
 )
 
-// Point is one flood size's results.
+// Point is one flood size's results: per class and statistic, the median
+// over the rounds, and each round's own figures.
 type Point struct {
 	Flood    int             `json:"flood"`
 	Baseline scenario.Result `json:"baseline"`
 	Routed   scenario.Result `json:"routed"`
+	Rounds   []Round         `json:"rounds"`
+}
+
+// Round is one run of a flood size, without and with the router.
+type Round struct {
+	Baseline scenario.Result `json:"baseline"`
+	Routed   scenario.Result `json:"routed"`
+}
+
+// medianResult is, per class and statistic, the median of results; Count is
+// the total.
+func medianResult(results []scenario.Result) scenario.Result {
+	out := scenario.Result{}
+	for class := range results[0] {
+		var stats []scenario.Stats
+		for _, r := range results {
+			stats = append(stats, r[class])
+		}
+		med := func(f func(scenario.Stats) float64) float64 {
+			v := make([]float64, len(stats))
+			for i, s := range stats {
+				v[i] = f(s)
+			}
+			slices.Sort(v)
+			if len(v)%2 == 1 {
+				return v[len(v)/2]
+			}
+			return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		}
+		m := scenario.Stats{
+			P50:      med(func(s scenario.Stats) float64 { return s.P50 }),
+			P95:      med(func(s scenario.Stats) float64 { return s.P95 }),
+			P99:      med(func(s scenario.Stats) float64 { return s.P99 }),
+			Max:      med(func(s scenario.Stats) float64 { return s.Max }),
+			CloseP50: med(func(s scenario.Stats) float64 { return s.CloseP50 }),
+			CloseP95: med(func(s scenario.Stats) float64 { return s.CloseP95 }),
+		}
+		for _, s := range stats {
+			m.Count += s.Count
+		}
+		out[class] = m
+	}
+	return out
 }
 
 func main() {
@@ -45,6 +93,7 @@ func main() {
 	floods := flag.String("floods", "0,100,300,1000", "flood sizes, comma-separated")
 	jsonOut := flag.String("json", "", "write the results as JSON to this file")
 	svgOut := flag.String("svg", "", "write a plot of p95 wait against flood size to this file")
+	rounds := flag.Int("rounds", 5, "repetitions of the whole sweep; figures are medians over them")
 	cfg := scenario.Default()
 	cfg.Work = 200 * time.Millisecond
 	cfg.Spread = 3 * time.Second
@@ -56,7 +105,23 @@ func main() {
 	flag.IntVar(&cfg.QuietStarts, "quiet-starts", cfg.QuietStarts, "onboardings per quiet tenant (4 tenants)")
 	flag.IntVar(&cfg.Slots, "slots", cfg.Slots, "worker budget: concurrent activities across all workers (split evenly over the routed queues)")
 	flag.IntVar(&cfg.Shards, "shards", cfg.Shards, "tenant shards of the routed runs")
+	dynamicConfig := map[string]any{}
+	flag.Func("dynamic-config", "K=V: a dynamic config value for the embedded server, over internal/devserver's defaults (repeatable; V is parsed as JSON, else taken as a string)", func(kv string) error {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want K=V, got %q", kv)
+		}
+		var val any
+		if err := json.Unmarshal([]byte(v), &val); err != nil {
+			val = v
+		}
+		dynamicConfig[k] = val
+		return nil
+	})
 	flag.Parse()
+	if *rounds < 1 {
+		log.Fatalf("isolation: --rounds %d: need at least 1", *rounds)
+	}
 
 	var sizes []int
 	for _, f := range strings.Split(*floods, ",") {
@@ -68,7 +133,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	srv, err := devserver.Start(ctx, devserver.Options{Address: *address, Progress: os.Stderr})
+	srv, err := devserver.Start(ctx, devserver.Options{Address: *address, Progress: os.Stderr, DynamicConfig: dynamicConfig})
 	if err != nil {
 		log.Fatal("isolation: ", err)
 	}
@@ -78,10 +143,12 @@ func main() {
 	var points []Point
 	run := time.Now().Unix() % 100000
 
-	// Warm up, and throw the figures away: for about its first second, a
-	// process's workflow tasks are dispatched several times faster than
-	// later (seen with fairness on and off), which would flatter whichever
-	// run came first.
+	// Warm up, and throw the figures away, so that no measured run pays for
+	// loading its first queues and the server's first tasks. (On a dev
+	// server without history.transferProcessorMaxPollRPS raised, which
+	// internal/devserver does, the first second is also several times
+	// faster than the rest: the transfer queue's rate limit starts with a
+	// full burst.)
 	fmt.Fprintln(os.Stderr, "warm-up (not measured)")
 	for _, routed := range []bool{false, true} {
 		warm := cfg
@@ -93,27 +160,39 @@ func main() {
 		}
 	}
 	for _, n := range sizes {
-		c := cfg
-		c.NoisyStarts = n
-		p := Point{Flood: n}
-		for _, routed := range []bool{false, true} {
-			prefix := fmt.Sprintf("iso%d-%d-%t", run, n, routed)
-			c.LegacyQueue = prefix + "-main" // no leftovers from another run
-			fmt.Fprintf(os.Stderr, "flood %d, routed=%t\n", n, routed)
-			res, err := scenario.Run(ctx, env, c, routed, prefix)
-			if err != nil {
-				log.Fatal("isolation: ", err)
+		points = append(points, Point{Flood: n})
+	}
+	for round := range *rounds {
+		for i, n := range sizes {
+			c := cfg
+			c.NoisyStarts = n
+			var r Round
+			for _, routed := range []bool{false, true} {
+				prefix := fmt.Sprintf("iso%d-r%d-%d-%d-%t", run, round, i, n, routed)
+				c.LegacyQueue = prefix + "-main" // no leftovers from another run
+				fmt.Fprintf(os.Stderr, "round %d/%d, flood %d, routed=%t\n", round+1, *rounds, n, routed)
+				res, err := scenario.Run(ctx, env, c, routed, prefix)
+				if err != nil {
+					log.Fatal("isolation: ", err)
+				}
+				if routed {
+					r.Routed = res
+				} else {
+					r.Baseline = res
+				}
 			}
-			if routed {
-				p.Routed = res
-			} else {
-				p.Baseline = res
-			}
+			points[i].Rounds = append(points[i].Rounds, r)
 		}
-		points = append(points, p)
+	}
+	for i := range points {
+		var base, routed []scenario.Result
+		for _, r := range points[i].Rounds {
+			base, routed = append(base, r.Baseline), append(routed, r.Routed)
+		}
+		points[i].Baseline, points[i].Routed = medianResult(base), medianResult(routed)
 	}
 
-	fmt.Printf("Schedule-to-start wait (workflow start to work start), ms; %s work, %d slots, %d shards\n", cfg.Work, cfg.Slots, cfg.Shards)
+	fmt.Printf("Schedule-to-start wait (workflow start to work start), ms, medians of %d rounds; %s work, %d slots, %d shards, server dynamic config over the defaults: %v\n", *rounds, cfg.Work, cfg.Slots, cfg.Shards, dynamicConfig)
 	fmt.Printf("%6s | %-30s | %-30s | %-30s | %-30s\n", "flood", "quiet baseline p50/p95/p99", "quiet routed p50/p95/p99", "jobs baseline p50/p95/p99", "jobs routed p50/p95/p99")
 	for _, p := range points {
 		f := func(s scenario.Stats) string { return fmt.Sprintf("%.0f / %.0f / %.0f", s.P50, s.P95, s.P99) }
@@ -122,7 +201,7 @@ func main() {
 	}
 	if *jsonOut != "" {
 		raw, err := json.MarshalIndent(map[string]any{
-			"work_ms": cfg.Work.Milliseconds(), "slots": cfg.Slots, "shards": cfg.Shards, "points": points,
+			"work_ms": cfg.Work.Milliseconds(), "slots": cfg.Slots, "shards": cfg.Shards, "rounds": *rounds, "dynamic_config": dynamicConfig, "points": points,
 		}, "", "  ")
 		if err == nil {
 			err = os.WriteFile(*jsonOut, append(raw, '\n'), 0o644)
@@ -181,7 +260,7 @@ func plot(points []Point) string {
 		{"jobs, routed", "#2ca02c", "", func(p Point) float64 { return p.Routed[scenario.Jobs].P95 }},
 	}
 	if len(points) > 0 && points[0].Flood == 0 {
-		target := 2 * points[0].Routed[scenario.Quiet].P95
+		target := 2 * points[0].Baseline[scenario.Quiet].P95
 		series = append(series, struct {
 			label, color, dash string
 			get                func(Point) float64
