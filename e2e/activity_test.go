@@ -7,6 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -24,7 +27,9 @@ import (
 // here, so an activity left there would never run. The history replays.
 func TestActivityOnLegacyQueueFollowsWorkflow(t *testing.T) {
 	const shards = 7
-	router, c := newRouter(t, routing.Config{Prefix: "saas", Shards: shards})
+	spans := tracetest.NewSpanRecorder()
+	router, c := newRouter(t, routing.Config{Prefix: "saas", Shards: shards},
+		interceptor.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))))
 	pollRoutedQueues(t, router)
 	want := vectors.Queue(t, "acme", shards)
 
@@ -48,6 +53,24 @@ func TestActivityOnLegacyQueueFollowsWorkflow(t *testing.T) {
 	}
 	assert.Equal(t, 1, scheduled)
 	replay(t, router, h)
+
+	// The worker traced the decision once; the replay did not trace again.
+	var traced []sdktrace.ReadOnlySpan
+	for _, span := range spans.Ended() {
+		if span.Name() == interceptor.ActivitySpanName("Work", true) {
+			traced = append(traced, span)
+		}
+	}
+	require.Len(t, traced, 1)
+	a := map[attribute.Key]attribute.Value{}
+	for _, kv := range traced[0].Attributes() {
+		a[kv.Key] = kv.Value
+	}
+	assert.Equal(t, "routed", a[interceptor.AttrDecision].AsString())
+	assert.Equal(t, "main-queue", a[interceptor.AttrOriginalQueue].AsString())
+	assert.Equal(t, want, a[interceptor.AttrChosenQueue].AsString())
+	assert.Equal(t, "workflow_queue", a[interceptor.AttrReason].AsString())
+	assert.Equal(t, interceptor.TenantHash("acme"), a[interceptor.AttrTenantHash].AsString())
 }
 
 // TestStandaloneActivityIsRouted: a client's ExecuteActivity naming
