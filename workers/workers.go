@@ -6,6 +6,14 @@
 // scales on its own: the tenant kind's deployment autoscales on its queues'
 // backlog, the jobs kind's stays small. A large shard count can be split
 // across deployments by giving each a range of shards (see [Queues]).
+//
+// Stopping a Group while its queues still get tasks (scaling in, or
+// retiring the workers of an old shard layout whose queues new workers also
+// poll) can hand a task to a worker that is stopping; it then waits for its
+// timeout before another worker runs it. Set
+// worker.Options.DisableEagerActivities on such groups (SDK v1.51 drops an
+// eagerly dispatched activity at shutdown), and have the server complete
+// the polls of stopping workers (frontend.enableCancelWorkerPollsOnShutdown).
 package workers
 
 import (
