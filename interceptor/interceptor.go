@@ -26,8 +26,7 @@ import (
 // (worker.Options.Interceptors): there it routes child workflows and
 // continue-as-new started on a legacy queue, for the tenant of the
 // workflow, keeps activities off the legacy queue, and passes the tenant on
-// to activities. It is safe for
-// concurrent use.
+// to activities. It is safe for concurrent use.
 type Interceptor struct {
 	sdkinterceptor.InterceptorBase // client and worker
 
