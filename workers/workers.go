@@ -10,10 +10,11 @@
 // Stopping a Group while its queues still get tasks (scaling in, or
 // retiring the workers of an old shard layout whose queues new workers also
 // poll) can hand a task to a worker that is stopping; it then waits for its
-// timeout before another worker runs it. Set
-// worker.Options.DisableEagerActivities on such groups (SDK v1.51 drops an
-// eagerly dispatched activity at shutdown), and have the server complete
-// the polls of stopping workers (frontend.enableCancelWorkerPollsOnShutdown).
+// timeout before another worker runs it. Give such groups a
+// worker.Options.WorkerStopTimeout longer than their longest task (with the
+// default, 0, Stop abandons the tasks a worker holds), and have the server
+// complete the polls of stopping workers
+// (frontend.enableCancelWorkerPollsOnShutdown).
 package workers
 
 import (
