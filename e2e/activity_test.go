@@ -13,6 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/tqrouter/tqrouter/interceptor"
 	"github.com/tqrouter/tqrouter/internal/saasapp"
@@ -24,13 +25,16 @@ import (
 // TestActivityOnLegacyQueueFollowsWorkflow: workflow code that names
 // main-queue for its activity (code written before routing) has it run on
 // the workflow's own shard, where workers are; no worker polls main-queue
-// here, so an activity left there would never run. The history replays.
+// here, so an activity left there would never run. The activity task
+// carries the workflow's fairness key; the workers take no eager
+// activities, which skip the queue (and the key: the SDK's eager response
+// has none). The history replays.
 func TestActivityOnLegacyQueueFollowsWorkflow(t *testing.T) {
 	const shards = 7
 	spans := tracetest.NewSpanRecorder()
 	router, c := newRouter(t, routing.Config{Prefix: "saas", Shards: shards},
 		interceptor.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))))
-	pollRoutedQueues(t, router)
+	pollRoutedQueuesWith(t, router, worker.Options{DisableEagerActivities: true})
 	want := vectors.Queue(t, "acme", shards)
 
 	ctx := interceptor.WithTenant(testContext(t), "acme")
@@ -42,6 +46,7 @@ func TestActivityOnLegacyQueueFollowsWorkflow(t *testing.T) {
 	require.NoError(t, run.Get(ctx, &out))
 	assert.Equal(t, want, out.ActivityQueue)
 	assert.Equal(t, "acme", out.Tenant, "the activity knows its tenant")
+	assert.Equal(t, "acme", out.ActivityFairnessKey, "the server gave the activity task the workflow's fairness key")
 
 	h := history(t, c, id, run.GetRunID())
 	scheduled := 0
@@ -95,6 +100,7 @@ func TestStandaloneActivityIsRouted(t *testing.T) {
 	require.NoError(t, handle.Get(ctx, &out))
 	assert.Equal(t, want, out.ActivityQueue)
 	assert.Equal(t, "0", out.Tenant, "the tenant header reached the activity")
+	assert.Equal(t, "0", out.ActivityFairnessKey, "the server dispatched it with the tenant's fairness key")
 	desc, err := handle.Describe(ctx, client.DescribeActivityOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, want, desc.TaskQueue)

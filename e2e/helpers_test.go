@@ -44,13 +44,19 @@ func newRouter(t *testing.T, cfg routing.Config, opts ...interceptor.Option) (*i
 // workers run its worker side (children, continue-as-new, activities).
 func pollRoutedQueues(t *testing.T, router *interceptor.Interceptor) {
 	t.Helper()
+	pollRoutedQueuesWith(t, router, worker.Options{})
+}
+
+// pollRoutedQueuesWith is pollRoutedQueues with the workers' options.
+func pollRoutedQueuesWith(t *testing.T, router *interceptor.Interceptor, opts worker.Options) {
+	t.Helper()
 	var queues []string
 	for _, kind := range []routing.QueueKind{routing.Tenant, routing.Jobs} {
 		q, err := workers.Queues(router.Table(), kind)
 		require.NoError(t, err)
 		queues = append(queues, q...)
 	}
-	g, err := workers.New(dial(t, router), queues, worker.Options{}, saasapp.Register)
+	g, err := workers.New(dial(t, router), queues, opts, saasapp.Register)
 	require.NoError(t, err)
 	require.NoError(t, g.Start())
 	t.Cleanup(g.Stop)

@@ -181,10 +181,10 @@ func (w *workflowOutbound) ExecuteLocalActivity(ctx workflow.Context, activityTy
 // routeActivity keeps an activity off the legacy queue. Workflow code that
 // names the legacy queue in its activity options means "the queue we all
 // run on"; once the workflow runs on a routed queue, that is its own queue,
-// whose workers have its activities (and its tenant's fairness key, which
-// the activity inherits). A workflow still on the legacy queue leaves its
-// activities there. The decision depends on the history only, so replay
-// makes the same one.
+// whose workers have its activities; the server gives a queued activity
+// task the workflow's fairness key. A workflow still on the legacy queue
+// leaves its activities there. The decision depends on the history only,
+// so replay makes the same one.
 func (w *workflowOutbound) routeActivity(ctx workflow.Context, activityType string) workflow.Context {
 	opts := workflow.GetActivityOptions(ctx)
 	i := w.in.root
@@ -200,7 +200,7 @@ func (w *workflowOutbound) routeActivity(ctx workflow.Context, activityType stri
 		decision = Shadow
 	}
 	if !workflow.IsReplaying(ctx) {
-		_, span := i.tracer.Start(w.routeCtx(), ActivitySpanName(activityType, true), i.spanOpts...)
+		_, span := i.tracer.Start(w.routeCtx(), i.spanName(activityType, true, true), i.spanOpts...)
 		if span.IsRecording() {
 			s := start{path: "ExecuteActivity", workflowType: activityType, taskQueue: opts.TaskQueue, activity: true}
 			r := routing.Route{TaskQueue: own, Shard: -1}

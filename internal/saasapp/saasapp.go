@@ -51,6 +51,9 @@ type Output struct {
 	ActivityStarted time.Time
 	// Tenant is the tenant the activity saw in its context.
 	Tenant string
+	// ActivityFairnessKey is the fairness key of the activity task, as the
+	// server handed it to the worker.
+	ActivityFairnessKey string
 	// Child is the output of the child workflow, if one was started.
 	Child *Output
 }
@@ -135,7 +138,7 @@ func run(ctx workflow.Context, in Input) (Output, error) {
 func Work(ctx context.Context, d time.Duration) (Output, error) {
 	info := activity.GetInfo(ctx)
 	tenant, _ := interceptor.TenantFromContext(ctx)
-	out := Output{ActivityQueue: info.TaskQueue, ActivityWait: info.StartedTime.Sub(info.ScheduledTime), ActivityStarted: info.StartedTime, Tenant: tenant}
+	out := Output{ActivityQueue: info.TaskQueue, ActivityWait: info.StartedTime.Sub(info.ScheduledTime), ActivityStarted: info.StartedTime, Tenant: tenant, ActivityFairnessKey: info.Priority.FairnessKey}
 	select {
 	case <-time.After(d):
 		return out, nil
