@@ -17,6 +17,14 @@ const (
 	MaxKindLen = 64
 )
 
+// DefaultOverflow is the number of overflow queues of each tenant-scoped
+// kind when [Config.Overflow] is 0.
+const DefaultOverflow = 1
+
+// NoOverflow, as [Config.Overflow], gives the kinds no overflow queue: a
+// tenant whose starts flood stays on its shard.
+const NoOverflow = -1
+
 // ErrInvalidConfig is returned, wrapped with the reason, by
 // [Config.Validate], [NewTable] and [ValidateKind] for a configuration that
 // cannot produce valid task queue names.
@@ -25,10 +33,6 @@ var ErrInvalidConfig = errors.New("tqrouter: invalid routing configuration")
 // Config says how starts are spread over task queues. The zero Config is not
 // valid: Prefix and Shards must be set.
 type Config struct {
-	// Namespace is the Temporal namespace the queues live in; empty means
-	// "default". Routing does not depend on it; workers and operator tools
-	// use it.
-	Namespace string
 	// Prefix starts every routed queue name, as in "saas" in
 	// "saas.tenant.07". It is one or more segments of ASCII letters,
 	// digits, '-' and '_', separated by single dots.
@@ -37,6 +41,29 @@ type Config struct {
 	// 1, every start of a kind goes to "{prefix}.{kind}.00": the safe first
 	// rollout.
 	Shards int
+	// Overflow is the number of overflow queues of each tenant-scoped kind,
+	// where the new starts of a tenant whose starts flood go (the router
+	// decides which tenants; see the interceptor package). 0 means
+	// [DefaultOverflow]; [NoOverflow] means none. At most [MaxShards].
+	Overflow int
+	// Pins gives tenants queues of their own, the isolation Temporal advises
+	// for a problem tenant: tenant ID → label, and the tenant's starts of
+	// every tenant-scoped kind go to "{prefix}.{kind}.pinned-{label}"
+	// instead of its shard (and never to an overflow queue). A label is 1 to
+	// [MaxKindLen] ASCII letters, digits, '-' or '_'; tenants may share one.
+	// [NewTable] copies the map.
+	Pins map[string]string
+}
+
+// overflow is the number of overflow queues of a tenant-scoped kind.
+func (c Config) overflow() int {
+	switch {
+	case c.Overflow == 0:
+		return DefaultOverflow
+	case c.Overflow < 0:
+		return 0
+	}
+	return c.Overflow
 }
 
 // Validate reports whether c can produce valid task queue names; the error
@@ -56,18 +83,25 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: prefix %q: %v", ErrInvalidConfig, c.Prefix, err)
 		}
 	}
-	if strings.TrimSpace(c.Namespace) != c.Namespace {
-		return fmt.Errorf("%w: namespace %q has surrounding white space", ErrInvalidConfig, c.Namespace)
+	if c.Overflow < NoOverflow || c.Overflow > MaxShards {
+		return fmt.Errorf("%w: overflow must be from %d to %d, got %d", ErrInvalidConfig, NoOverflow, MaxShards, c.Overflow)
+	}
+	for tenant, label := range c.Pins {
+		if err := ValidateTenant(tenant); err != nil {
+			return fmt.Errorf("%w: pinned tenant: %v", ErrInvalidConfig, err)
+		}
+		if err := validateLabel(label); err != nil {
+			return fmt.Errorf("%w: pin label: %v", ErrInvalidConfig, err)
+		}
 	}
 	return nil
 }
 
-// NamespaceOrDefault returns c.Namespace, or "default" when it is empty.
-func (c Config) NamespaceOrDefault() string {
-	if c.Namespace == "" {
-		return "default"
+func validateLabel(label string) error {
+	if len(label) > MaxKindLen {
+		return fmt.Errorf("label longer than %d bytes", MaxKindLen)
 	}
-	return c.Namespace
+	return validateSegment(label)
 }
 
 // ValidateKind reports whether k can be a segment of a queue name: 1 to

@@ -35,12 +35,28 @@ func ExampleTable_TenantRoute() {
 	// Output: saas.tenant.13 acme 2
 }
 
-func ExampleTable_Queues() {
-	table, err := routing.NewTable(routing.Config{Prefix: "saas", Shards: 3})
+func ExampleTable_PollQueues() {
+	table, err := routing.NewTable(routing.Config{Prefix: "saas", Shards: 3, Pins: map[string]string{"acme": "acme"}})
 	if err != nil {
 		panic(err)
 	}
-	queues, _ := table.Queues(routing.Tenant)
-	fmt.Println(queues)
-	// Output: [saas.tenant.00 saas.tenant.01 saas.tenant.02]
+	tenant, _ := table.PollQueues(routing.Tenant)
+	jobs, _ := table.PollQueues(routing.Jobs)
+	fmt.Println(tenant)
+	fmt.Println(jobs)
+	// Output:
+	// [saas.tenant.00 saas.tenant.01 saas.tenant.02 saas.tenant.overflow-00 saas.tenant.pinned-acme]
+	// [saas.jobs.00]
+}
+
+func ExampleParseTaskQueue() {
+	for _, q := range []string{"saas.tenant.07", "saas.tenant.overflow-00", "saas.tenant.pinned-acme", "main-queue"} {
+		d, ok := routing.ParseTaskQueue("saas", q)
+		fmt.Printf("%s: %v %+v\n", q, ok, d)
+	}
+	// Output:
+	// saas.tenant.07: true {Kind:tenant Role:shard Index:7 Label:}
+	// saas.tenant.overflow-00: true {Kind:tenant Role:overflow Index:0 Label:}
+	// saas.tenant.pinned-acme: true {Kind:tenant Role:pinned Index:0 Label:acme}
+	// main-queue: false {Kind: Role:unknown Index:0 Label:}
 }

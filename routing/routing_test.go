@@ -3,7 +3,9 @@ package routing
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -76,34 +78,42 @@ func TestTaskQueueName(t *testing.T) {
 func TestParseTaskQueue(t *testing.T) {
 	tests := []struct {
 		prefix, name string
-		kind         QueueKind
-		shard        int
+		want         Destination
 		ok           bool
 	}{
-		{"saas", "saas.tenant.07", Tenant, 7, true},
-		{"saas", "saas.jobs.00", Jobs, 0, true},
-		{"saas", "saas.tenant.123", Tenant, 123, true},
-		{"prod.eu", "prod.eu.reports.01", "reports", 1, true},
-		{"saas", "saas.tenant.7", "", 0, false},     // not padded
-		{"saas", "saas.tenant.007", "", 0, false},   // over-padded
-		{"saas", "saas.tenant.1024", "", 0, false},  // above MaxShards
-		{"saas", "saas.tenant.0x", "", 0, false},    // not digits
-		{"saas", "saas.a.b.01", "", 0, false},       // kind with a dot
-		{"saas", "saasx.tenant.01", "", 0, false},   // other prefix
-		{"saas", "main-queue", "", 0, false},        // legacy queue
-		{"saas", "saas..01", "", 0, false},          // empty kind
-		{"saas", "saas.tenant.", "", 0, false},      // no shard
-		{"", ".tenant.01", "", 0, false},            // no prefix
-		{"saas", "saas.tenant.-1", "", 0, false},    // negative
-		{"saas", "saas.tenant.01 ", "", 0, false},   // trailing space
-		{"saas", "saas.ten ant.01", "", 0, false},   // space in kind
-		{"saas", "saas.tenant.01.02", "", 0, false}, // extra segment
+		{"saas", "saas.tenant.07", Destination{Tenant, ShardQueue, 7, ""}, true},
+		{"saas", "saas.jobs.00", Destination{Jobs, ShardQueue, 0, ""}, true},
+		{"saas", "saas.tenant.123", Destination{Tenant, ShardQueue, 123, ""}, true},
+		{"prod.eu", "prod.eu.reports.01", Destination{"reports", ShardQueue, 1, ""}, true},
+		{"saas", "saas.tenant.overflow-00", Destination{Tenant, OverflowQueue, 0, ""}, true},
+		{"saas", "saas.tenant.overflow-12", Destination{Tenant, OverflowQueue, 12, ""}, true},
+		{"saas", "saas.tenant.pinned-acme", Destination{Tenant, PinnedQueue, 0, "acme"}, true},
+		{"saas", "saas.reports.pinned-big_1", Destination{"reports", PinnedQueue, 0, "big_1"}, true},
+		{"saas", "saas.tenant.7", Destination{}, false},            // not padded
+		{"saas", "saas.tenant.007", Destination{}, false},          // over-padded
+		{"saas", "saas.tenant.1024", Destination{}, false},         // above MaxShards
+		{"saas", "saas.tenant.0x", Destination{}, false},           // not digits
+		{"saas", "saas.a.b.01", Destination{}, false},              // kind with a dot
+		{"saas", "saasx.tenant.01", Destination{}, false},          // other prefix
+		{"saas", "main-queue", Destination{}, false},               // legacy queue
+		{"saas", "saas..01", Destination{}, false},                 // empty kind
+		{"saas", "saas.tenant.", Destination{}, false},             // no shard
+		{"", ".tenant.01", Destination{}, false},                   // no prefix
+		{"saas", "saas.tenant.-1", Destination{}, false},           // negative
+		{"saas", "saas.tenant.01 ", Destination{}, false},          // trailing space
+		{"saas", "saas.ten ant.01", Destination{}, false},          // space in kind
+		{"saas", "saas.tenant.01.02", Destination{}, false},        // extra segment
+		{"saas", "saas.tenant.overflow-1", Destination{}, false},   // not padded
+		{"saas", "saas.tenant.overflow-", Destination{}, false},    // no number
+		{"saas", "saas.tenant.pinned-", Destination{}, false},      // no label
+		{"saas", "saas.tenant.pinned-a b", Destination{}, false},   // bad label
+		{"saas", "saas.tenant.Overflow-01", Destination{}, false},  // case matters
+		{"saas", "saas.tenant.overflow-001", Destination{}, false}, // over-padded
 	}
 	for _, tt := range tests {
-		kind, shard, ok := ParseTaskQueue(tt.prefix, tt.name)
+		got, ok := ParseTaskQueue(tt.prefix, tt.name)
 		assert.Equal(t, tt.ok, ok, "ParseTaskQueue(%q, %q)", tt.prefix, tt.name)
-		assert.Equal(t, tt.kind, kind, "ParseTaskQueue(%q, %q)", tt.prefix, tt.name)
-		assert.Equal(t, tt.shard, shard, "ParseTaskQueue(%q, %q)", tt.prefix, tt.name)
+		assert.Equal(t, tt.want, got, "ParseTaskQueue(%q, %q)", tt.prefix, tt.name)
 	}
 }
 
@@ -111,7 +121,9 @@ func TestConfigValidate(t *testing.T) {
 	valid := []Config{
 		{Prefix: "saas", Shards: 1},
 		{Prefix: "saas", Shards: MaxShards},
-		{Prefix: "prod.eu-west_1", Shards: 32, Namespace: "billing"},
+		{Prefix: "prod.eu-west_1", Shards: 32},
+		{Prefix: "saas", Shards: 3, Overflow: NoOverflow},
+		{Prefix: "saas", Shards: 3, Overflow: 4, Pins: map[string]string{"acme": "acme", "globex": "big"}},
 	}
 	for _, c := range valid {
 		assert.NoError(t, c.Validate(), "%+v", c)
@@ -129,7 +141,11 @@ func TestConfigValidate(t *testing.T) {
 		{Prefix: "sääs", Shards: 1},
 		{Prefix: "saas/x", Shards: 1},
 		{Prefix: strings.Repeat("a", MaxPrefixLen+1), Shards: 1},
-		{Prefix: "saas", Shards: 1, Namespace: " default"},
+		{Prefix: "saas", Shards: 1, Overflow: -2},
+		{Prefix: "saas", Shards: 1, Overflow: MaxShards + 1},
+		{Prefix: "saas", Shards: 1, Pins: map[string]string{" acme": "acme"}},
+		{Prefix: "saas", Shards: 1, Pins: map[string]string{"acme": "a.b"}},
+		{Prefix: "saas", Shards: 1, Pins: map[string]string{"acme": ""}},
 	}
 	for _, c := range invalid {
 		err := c.Validate()
@@ -137,8 +153,6 @@ func TestConfigValidate(t *testing.T) {
 		_, err = NewTable(c)
 		assert.ErrorIs(t, err, ErrInvalidConfig, "NewTable(%+v)", c)
 	}
-	assert.Equal(t, "default", Config{}.NamespaceOrDefault())
-	assert.Equal(t, "billing", Config{Namespace: "billing"}.NamespaceOrDefault())
 }
 
 func TestValidateKind(t *testing.T) {
@@ -204,23 +218,27 @@ func TestTable(t *testing.T) {
 	table, err := NewTable(Config{Prefix: "saas", Shards: 4})
 	require.NoError(t, err)
 
-	queues, err := table.Queues(Tenant)
+	queues, err := table.PollQueues(Tenant)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"saas.tenant.00", "saas.tenant.01", "saas.tenant.02", "saas.tenant.03"}, queues)
+	assert.Equal(t, []string{"saas.tenant.00", "saas.tenant.01", "saas.tenant.02", "saas.tenant.03", "saas.tenant.overflow-00"}, queues)
 	queues[0] = "mutated"
-	again, _ := table.Queues(Tenant)
-	assert.Equal(t, "saas.tenant.00", again[0], "Queues must return a copy")
+	again, _ := table.PollQueues(Tenant)
+	assert.Equal(t, "saas.tenant.00", again[0], "PollQueues must return a copy")
 
-	custom, err := table.Queues("reports")
+	custom, err := table.PollQueues("reports")
 	require.NoError(t, err)
 	assert.Equal(t, "saas.reports.03", custom[3])
-	_, err = table.Queues("bad kind")
+	_, err = table.PollQueues("bad kind")
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 
 	route, err := table.TenantRoute(Tenant, "acme", 3)
 	require.NoError(t, err)
 	shard := StableShard("acme", 4)
-	assert.Equal(t, Route{Kind: Tenant, Shard: shard, TaskQueue: TaskQueueName("saas", Tenant, shard), FairnessKey: "acme", FairnessWeight: 3}, route)
+	assert.Equal(t, Route{Kind: Tenant, Role: ShardQueue, Shard: shard, TaskQueue: TaskQueueName("saas", Tenant, shard), FairnessKey: "acme", FairnessWeight: 3}, route)
+
+	hot, err := table.HotRoute(Tenant, "acme", 3)
+	require.NoError(t, err)
+	assert.Equal(t, Route{Kind: Tenant, Role: OverflowQueue, Shard: shard, TaskQueue: "saas.tenant.overflow-00", FairnessKey: "acme", FairnessWeight: 3}, hot)
 
 	_, err = table.TenantRoute(Tenant, " acme", 0)
 	assert.ErrorIs(t, err, ErrInvalidTenant)
@@ -231,12 +249,106 @@ func TestTable(t *testing.T) {
 
 	job, err := table.JobRoute(Jobs)
 	require.NoError(t, err)
-	assert.Equal(t, Route{Kind: Jobs, TaskQueue: "saas.jobs.00"}, job)
+	assert.Equal(t, Route{Kind: Jobs, Role: ShardQueue, TaskQueue: "saas.jobs.00"}, job)
+	viaTenant, err := table.TenantRoute(Jobs, "acme", 2)
+	require.NoError(t, err)
+	assert.Equal(t, job, viaTenant, "a kind that is not tenant-scoped ignores the tenant")
 
 	assert.True(t, table.IsRouted("saas.tenant.03"))
 	assert.True(t, table.IsRouted("saas.tenant.63"), "queues of an earlier, larger shard count are routed too")
+	assert.True(t, table.IsRouted("saas.tenant.overflow-00"))
+	assert.True(t, table.IsRouted("saas.tenant.pinned-old"), "a pin of an earlier configuration is routed too")
 	assert.False(t, table.IsRouted("main-queue"))
 	assert.Equal(t, Config{Prefix: "saas", Shards: 4}, table.Config())
+}
+
+func TestTenantScoped(t *testing.T) {
+	assert.True(t, Tenant.TenantScoped())
+	assert.True(t, QueueKind("reports").TenantScoped())
+	assert.False(t, Jobs.TenantScoped())
+}
+
+// TestPollQueuesCoverEveryRoute: whatever route the table computes, for any
+// tenant, kind, pin and hotness, is among the queues its kind's workers poll.
+func TestPollQueuesCoverEveryRoute(t *testing.T) {
+	for _, cfg := range []Config{
+		{Prefix: "saas", Shards: 3},
+		{Prefix: "saas", Shards: 32, Overflow: 4, Pins: map[string]string{"tenant-7": "seven", "tenant-8": "seven", "tenant-9": "nine"}},
+		{Prefix: "saas", Shards: 1, Overflow: NoOverflow, Pins: map[string]string{"tenant-1": "one"}},
+	} {
+		table, err := NewTable(cfg)
+		require.NoError(t, err)
+		for _, kind := range []QueueKind{Tenant, Jobs, "reports"} {
+			polled, err := table.PollQueues(kind)
+			require.NoError(t, err)
+			assert.Len(t, polled, len(slices.Compact(slices.Sorted(slices.Values(polled)))), "no queue twice")
+			for i := range 200 {
+				tenant := fmt.Sprintf("tenant-%d", i)
+				home, err := table.TenantRoute(kind, tenant, 0)
+				require.NoError(t, err)
+				hot, err := table.HotRoute(kind, tenant, 0)
+				require.NoError(t, err)
+				where, err := table.TenantQueues(kind, tenant)
+				require.NoError(t, err)
+				for _, r := range []Route{home, hot} {
+					assert.Contains(t, polled, r.TaskQueue, "%+v %s %s", cfg, kind, tenant)
+					assert.Contains(t, where, r.TaskQueue, "TenantQueues(%s, %s)", kind, tenant)
+					d, ok := ParseTaskQueue(cfg.Prefix, r.TaskQueue)
+					require.True(t, ok, r.TaskQueue)
+					assert.Equal(t, kind, d.Kind)
+					assert.Equal(t, r.Role, d.Role)
+				}
+				if label, ok := cfg.Pins[tenant]; ok && kind.TenantScoped() {
+					assert.Equal(t, PinnedQueueName("saas", kind, label), hot.TaskQueue, "a pinned tenant is never overflowed")
+				}
+			}
+		}
+	}
+}
+
+func TestPollQueuesShardSubset(t *testing.T) {
+	table, err := NewTable(Config{Prefix: "saas", Shards: 8, Pins: map[string]string{"acme": "acme"}})
+	require.NoError(t, err)
+	q, err := table.PollQueues(Tenant, 2, 3, 2)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"saas.tenant.02", "saas.tenant.03", "saas.tenant.overflow-00", "saas.tenant.pinned-acme"}, q)
+	q, err = table.PollQueues(Jobs, 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"saas.jobs.00"}, q)
+	_, err = table.PollQueues(Tenant, 8)
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	_, err = table.PollQueues(Jobs, 1)
+	assert.ErrorIs(t, err, ErrInvalidConfig, "a jobs kind has one queue")
+}
+
+// TestOverflowSpreadsAShardsTenants: the overflow queue is picked by other
+// hash bytes than the shard, so one shard's tenants use every overflow
+// queue.
+func TestOverflowSpreadsAShardsTenants(t *testing.T) {
+	table, err := NewTable(Config{Prefix: "saas", Shards: 4, Overflow: 4})
+	require.NoError(t, err)
+	used := map[string]bool{}
+	for i := range 400 {
+		r, err := table.HotRoute(Tenant, fmt.Sprintf("t-%d", i), 0)
+		require.NoError(t, err)
+		if r.Shard == 0 {
+			used[r.TaskQueue] = true
+		}
+		sum := sha256.Sum256([]byte(fmt.Sprintf("t-%d", i)))
+		assert.Equal(t, OverflowQueueName("saas", Tenant, int(binary.BigEndian.Uint32(sum[4:8])%4)), r.TaskQueue)
+	}
+	assert.Len(t, used, 4)
+}
+
+func TestTableConfigIsACopy(t *testing.T) {
+	pins := map[string]string{"acme": "acme"}
+	table, err := NewTable(Config{Prefix: "saas", Shards: 2, Pins: pins})
+	require.NoError(t, err)
+	pins["acme"] = "other"
+	table.Config().Pins["acme"] = "changed"
+	r, err := table.TenantRoute(Tenant, "acme", 0)
+	require.NoError(t, err)
+	assert.Equal(t, "saas.tenant.pinned-acme", r.TaskQueue)
 }
 
 func TestOneShardRoutesEverythingToZero(t *testing.T) {
@@ -273,7 +385,11 @@ func TestTableConcurrentKinds(t *testing.T) {
 				k := kinds[(g+i)%len(kinds)]
 				r, err := table.TenantRoute(k, "acme", 0)
 				if assert.NoError(t, err) {
-					assert.Equal(t, TaskQueueName("saas", k, StableShard("acme", 8)), r.TaskQueue)
+					want := TaskQueueName("saas", k, StableShard("acme", 8))
+					if !k.TenantScoped() {
+						want = TaskQueueName("saas", k, 0)
+					}
+					assert.Equal(t, want, r.TaskQueue)
 				}
 			}
 		}()
@@ -303,14 +419,25 @@ func FuzzParseTaskQueue(f *testing.F) {
 	f.Add("prod.eu", "prod.eu.jobs.123")
 	f.Add("saas", "saas.tenant.007")
 	f.Add("saas", "main-queue")
+	f.Add("saas", "saas.tenant.overflow-03")
+	f.Add("saas", "saas.tenant.pinned-acme")
 	f.Fuzz(func(t *testing.T, prefix, name string) {
-		kind, shard, ok := ParseTaskQueue(prefix, name)
+		d, ok := ParseTaskQueue(prefix, name)
 		if !ok {
 			return
 		}
-		// Whatever parses must be exactly what TaskQueueName produces.
-		if back := TaskQueueName(prefix, kind, shard); back != name {
-			t.Fatalf("ParseTaskQueue(%q, %q) = %q, %d, but TaskQueueName gives %q", prefix, name, kind, shard, back)
+		// Whatever parses must be exactly what the name builders produce.
+		var back string
+		switch d.Role {
+		case ShardQueue:
+			back = TaskQueueName(prefix, d.Kind, d.Index)
+		case OverflowQueue:
+			back = OverflowQueueName(prefix, d.Kind, d.Index)
+		case PinnedQueue:
+			back = PinnedQueueName(prefix, d.Kind, d.Label)
+		}
+		if back != name {
+			t.Fatalf("ParseTaskQueue(%q, %q) = %+v, but the builder gives %q", prefix, name, d, back)
 		}
 	})
 }
@@ -363,20 +490,27 @@ func FuzzConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		queues, err := table.Queues(QueueKind(kind))
+		queues, err := table.PollQueues(QueueKind(kind))
 		if err != nil {
 			if ValidateKind(QueueKind(kind)) == nil {
 				t.Fatalf("valid kind %q refused: %v", kind, err)
 			}
 			return
 		}
-		if len(queues) != shards {
+		want := shards + DefaultOverflow
+		if !QueueKind(kind).TenantScoped() {
+			want = 1
+		}
+		if len(queues) != want {
 			t.Fatalf("%d queues for %d shards", len(queues), shards)
 		}
 		for i, q := range queues {
-			k, s, ok := ParseTaskQueue(prefix, q)
-			if !ok || k != QueueKind(kind) || s != i || !table.IsRouted(q) {
-				t.Fatalf("queue %q does not parse back: %q %d %v", q, k, s, ok)
+			d, ok := ParseTaskQueue(prefix, q)
+			if !ok || d.Kind != QueueKind(kind) || !table.IsRouted(q) {
+				t.Fatalf("queue %q does not parse back: %+v %v", q, d, ok)
+			}
+			if d.Role == ShardQueue && d.Index != i {
+				t.Fatalf("queue %q is shard %d at position %d", q, d.Index, i)
 			}
 		}
 	})

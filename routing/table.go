@@ -1,21 +1,26 @@
 package routing
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 )
 
-// Route is where one workflow start goes and the fairness it carries.
+// Route is where one start goes and the fairness it carries.
 type Route struct {
-	// Kind is the queue kind of the workflow type.
+	// Kind is the queue kind of the start's type.
 	Kind QueueKind
-	// Shard is the shard number; always 0 for a job route.
+	// Role says which of the kind's queues TaskQueue is.
+	Role Role
+	// Shard is the tenant's shard, wherever the start goes; always 0 for a
+	// kind that is not tenant-scoped.
 	Shard int
-	// TaskQueue is the shard's task queue, "{prefix}.{kind}.{shard:02d}".
+	// TaskQueue is the queue the start goes to.
 	TaskQueue string
 	// FairnessKey is the tenant's fairness key (see [FairnessKey]); empty
-	// for a job route.
+	// for a kind that is not tenant-scoped.
 	FairnessKey string
 	// FairnessWeight is the normalized weight (see [NormalizeWeight]); 0
 	// leaves the server's default.
@@ -27,10 +32,19 @@ type Route struct {
 // for concurrent use. Names of kinds other than [Tenant] and [Jobs] are
 // computed on first use and kept.
 type Table struct {
-	cfg         Config
-	tenant, job []string                               // the built-in kinds, without a map lookup
-	names       atomic.Pointer[map[QueueKind][]string] // copy on write
-	mu          sync.Mutex                             // serializes writers of names
+	cfg    Config
+	tenant *kindQueues                               // the built-in kinds, without a map lookup
+	jobs   *kindQueues                               //
+	names  atomic.Pointer[map[QueueKind]*kindQueues] // other kinds; copy on write
+	mu     sync.Mutex                                // serializes writers of names
+	labels []string                                  // the pin labels, sorted, without repeats
+}
+
+// kindQueues are the queue names of one kind.
+type kindQueues struct {
+	shards   []string          // by shard; only 00 for a kind that is not tenant-scoped
+	overflow []string          // by number; none for a kind that is not tenant-scoped
+	pinned   map[string]string // label → queue
 }
 
 // NewTable validates cfg and precomputes the queue names of [Tenant] and
@@ -39,33 +53,56 @@ func NewTable(cfg Config) (*Table, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.Pins = maps.Clone(cfg.Pins)
 	t := &Table{cfg: cfg}
-	t.tenant, t.job = t.build(Tenant), t.build(Jobs)
-	t.names.Store(&map[QueueKind][]string{})
+	for _, label := range cfg.Pins {
+		t.labels = append(t.labels, label)
+	}
+	slices.Sort(t.labels)
+	t.labels = slices.Compact(t.labels)
+	t.tenant, t.jobs = t.build(Tenant), t.build(Jobs)
+	t.names.Store(&map[QueueKind]*kindQueues{})
 	return t, nil
 }
 
-func (t *Table) build(kind QueueKind) []string {
-	names := make([]string, t.cfg.Shards)
-	for i := range names {
-		names[i] = TaskQueueName(t.cfg.Prefix, kind, i)
+func (t *Table) build(kind QueueKind) *kindQueues {
+	if !kind.TenantScoped() {
+		return &kindQueues{shards: []string{TaskQueueName(t.cfg.Prefix, kind, 0)}}
 	}
-	return names
+	q := &kindQueues{
+		shards:   make([]string, t.cfg.Shards),
+		overflow: make([]string, t.cfg.overflow()),
+		pinned:   make(map[string]string, len(t.labels)),
+	}
+	for i := range q.shards {
+		q.shards[i] = TaskQueueName(t.cfg.Prefix, kind, i)
+	}
+	for i := range q.overflow {
+		q.overflow[i] = OverflowQueueName(t.cfg.Prefix, kind, i)
+	}
+	for _, label := range t.labels {
+		q.pinned[label] = PinnedQueueName(t.cfg.Prefix, kind, label)
+	}
+	return q
 }
 
-// Config returns the configuration of t.
-func (t *Table) Config() Config { return t.cfg }
+// Config returns the configuration of t. Its Pins map is a copy.
+func (t *Table) Config() Config {
+	cfg := t.cfg
+	cfg.Pins = maps.Clone(cfg.Pins)
+	return cfg
+}
 
 // queues returns the shared, read-only queue names of kind.
-func (t *Table) queues(kind QueueKind) ([]string, error) {
+func (t *Table) queues(kind QueueKind) (*kindQueues, error) {
 	switch kind {
 	case Tenant:
 		return t.tenant, nil
 	case Jobs:
-		return t.job, nil
+		return t.jobs, nil
 	}
-	if names, ok := (*t.names.Load())[kind]; ok {
-		return names, nil
+	if q, ok := (*t.names.Load())[kind]; ok {
+		return q, nil
 	}
 	if err := ValidateKind(kind); err != nil {
 		return nil, err
@@ -73,31 +110,91 @@ func (t *Table) queues(kind QueueKind) ([]string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := *t.names.Load()
-	if names, ok := old[kind]; ok {
-		return names, nil
+	if q, ok := old[kind]; ok {
+		return q, nil
 	}
-	next := make(map[QueueKind][]string, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
+	next := make(map[QueueKind]*kindQueues, len(old)+1)
+	maps.Copy(next, old)
 	next[kind] = t.build(kind)
 	t.names.Store(&next)
 	return next[kind], nil
 }
 
-// Queues returns the task queue names of every shard of kind, in shard
-// order: the queues that workers of that kind poll.
-func (t *Table) Queues(kind QueueKind) ([]string, error) {
-	names, err := t.queues(kind)
-	return slices.Clone(names), err
+// PollQueues returns every queue of kind that the router may send a start
+// to, so every queue that kind's workers must poll: for a tenant-scoped
+// kind, its shard queues (all, or only the given shards, so that a large
+// shard count can be split across deployments), then its overflow queues
+// and its pinned queues, which every such deployment polls so that none is
+// left unpolled; for any other kind, its one queue, shard 00. A shard
+// outside the table (anything but 0 for a kind that is not tenant-scoped)
+// is an error wrapping [ErrInvalidConfig].
+func (t *Table) PollQueues(kind QueueKind, shards ...int) ([]string, error) {
+	q, err := t.queues(kind)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(q.shards)+len(q.overflow)+len(q.pinned))
+	if len(shards) == 0 {
+		out = append(out, q.shards...)
+	}
+	for _, s := range shards {
+		if s < 0 || s >= len(q.shards) {
+			return nil, fmt.Errorf("%w: shard %d outside 0..%d of kind %q", ErrInvalidConfig, s, len(q.shards)-1, kind)
+		}
+		if !slices.Contains(out, q.shards[s]) {
+			out = append(out, q.shards[s])
+		}
+	}
+	out = append(out, q.overflow...)
+	if kind.TenantScoped() {
+		for _, label := range t.labels {
+			out = append(out, q.pinned[label])
+		}
+	}
+	return out, nil
 }
 
-// TenantRoute returns the route of a tenant-scoped start of the given kind:
-// the tenant's shard queue, its fairness key and the normalized weight. An
-// invalid tenant ID or weight is an error wrapping [ErrInvalidTenant] or
-// [ErrInvalidWeight]. It allocates nothing, except the derived fairness key
-// of a tenant ID longer than [MaxFairnessKeyLen] bytes.
+// TenantQueues returns every queue of kind where a start of tenant can
+// land: its pinned queue if it is pinned, else its shard queue and its
+// overflow queue. Operator tools write per-tenant server settings (fairness
+// weight overrides) on these queues. An invalid tenant is an error wrapping
+// [ErrInvalidTenant]; a kind that is not tenant-scoped has its one queue.
+func (t *Table) TenantQueues(kind QueueKind, tenant string) ([]string, error) {
+	home, err := t.TenantRoute(kind, tenant, 0)
+	if err != nil || home.Role == PinnedQueue || !kind.TenantScoped() {
+		return []string{home.TaskQueue}, err
+	}
+	hot, err := t.HotRoute(kind, tenant, 0)
+	if err != nil || hot.TaskQueue == home.TaskQueue {
+		return []string{home.TaskQueue}, err
+	}
+	return []string{home.TaskQueue, hot.TaskQueue}, nil
+}
+
+// TenantRoute returns the route of a start of tenant of the given kind: the
+// tenant's pinned queue if it has one, else its shard queue, with its
+// fairness key and the normalized weight. A kind that is not tenant-scoped
+// gets its job route ([Table.JobRoute]). An invalid tenant ID or weight is
+// an error wrapping [ErrInvalidTenant] or [ErrInvalidWeight]. It allocates
+// nothing, except the derived fairness key of a tenant ID longer than
+// [MaxFairnessKeyLen] bytes.
 func (t *Table) TenantRoute(kind QueueKind, tenant string, weight float32) (Route, error) {
+	return t.route(kind, tenant, weight, false)
+}
+
+// HotRoute is [Table.TenantRoute] for a tenant whose starts flood: its start
+// goes to the kind's overflow queue picked by the tenant's hash (see the
+// package documentation), so that its shard-mates are not queued behind it.
+// A pinned tenant keeps its own queue, and with [NoOverflow] the tenant
+// stays on its shard.
+func (t *Table) HotRoute(kind QueueKind, tenant string, weight float32) (Route, error) {
+	return t.route(kind, tenant, weight, true)
+}
+
+func (t *Table) route(kind QueueKind, tenant string, weight float32, hot bool) (Route, error) {
+	if !kind.TenantScoped() {
+		return t.JobRoute(kind)
+	}
 	if err := ValidateTenant(tenant); err != nil {
 		return Route{}, err
 	}
@@ -105,39 +202,45 @@ func (t *Table) TenantRoute(kind QueueKind, tenant string, weight float32) (Rout
 	if err != nil {
 		return Route{}, err
 	}
-	names, err := t.queues(kind)
+	q, err := t.queues(kind)
 	if err != nil {
 		return Route{}, err
 	}
-	// One hash serves both the shard and, for a long ID, the fairness key.
+	// One hash serves the shard, the overflow queue and, for a long ID,
+	// the fairness key.
 	sum := digest(tenant)
-	shard := shardOf(&sum, t.cfg.Shards)
-	key := tenant
+	r := Route{Kind: kind, Role: ShardQueue, Shard: pick(&sum, 0, t.cfg.Shards), FairnessKey: tenant, FairnessWeight: w}
 	if len(tenant) > MaxFairnessKeyLen {
-		key = derivedFairnessKey(&sum)
+		r.FairnessKey = derivedFairnessKey(&sum)
 	}
-	return Route{
-		Kind:           kind,
-		Shard:          shard,
-		TaskQueue:      names[shard],
-		FairnessKey:    key,
-		FairnessWeight: w,
-	}, nil
+	switch label, pinned := t.cfg.Pins[tenant]; {
+	case pinned:
+		r.Role, r.TaskQueue = PinnedQueue, q.pinned[label]
+	case hot && len(q.overflow) > 0:
+		r.Role, r.TaskQueue = OverflowQueue, q.overflow[pick(&sum, 4, len(q.overflow))]
+	default:
+		r.TaskQueue = q.shards[r.Shard]
+	}
+	return r, nil
 }
 
-// JobRoute returns the route of a system job of the given kind: always
-// shard 00, no fairness key.
+// JobRoute returns the route of a start of a kind that is not tenant-scoped:
+// shard 00, no fairness key. Given a tenant-scoped kind it returns that
+// kind's shard 00 too, for callers that route a start without a tenant
+// there.
 func (t *Table) JobRoute(kind QueueKind) (Route, error) {
-	names, err := t.queues(kind)
+	q, err := t.queues(kind)
 	if err != nil {
 		return Route{}, err
 	}
-	return Route{Kind: kind, TaskQueue: names[0]}, nil
+	return Route{Kind: kind, Role: ShardQueue, TaskQueue: q.shards[0]}, nil
 }
 
-// IsRouted reports whether queue is a shard queue of t's prefix, of any kind
-// and any shard count: a start already on such a queue was routed before.
+// IsRouted reports whether queue is a routed queue of t's prefix (a shard,
+// overflow or pinned queue of any kind, see [ParseTaskQueue]), of this
+// configuration or an earlier one: a start already on such a queue was
+// routed before.
 func (t *Table) IsRouted(queue string) bool {
-	_, _, ok := ParseTaskQueue(t.cfg.Prefix, queue)
+	_, ok := ParseTaskQueue(t.cfg.Prefix, queue)
 	return ok
 }
