@@ -44,7 +44,7 @@ func (n *checkingNext) ExecuteWorkflow(ctx context.Context, in *sdkinterceptor.C
 // start carries another tenant's fairness key.
 func TestConcurrentStartsWhileRegistryChanges(t *testing.T) {
 	reg := registry.Default()
-	router, err := New(reg, routing.Config{Prefix: "saas", Shards: 32})
+	router, err := New(reg, routing.Config{Prefix: "saas", Shards: 32}, WithoutHotTenants())
 	require.NoError(t, err)
 	next := &checkingNext{t: t}
 	out := router.InterceptClient(next)
@@ -53,7 +53,7 @@ func TestConcurrentStartsWhileRegistryChanges(t *testing.T) {
 	var writers sync.WaitGroup
 	writers.Go(func() {
 		for i := range newTypes {
-			assert.NoError(t, reg.Register(fmt.Sprintf("Dynamic%d", i), routing.Tenant))
+			assert.NoError(t, reg.RegisterWorkflow(fmt.Sprintf("Dynamic%d", i), routing.Tenant))
 		}
 	})
 	var wg sync.WaitGroup

@@ -15,7 +15,7 @@ func BenchmarkLookup(b *testing.B) {
 		b.Run(fmt.Sprintf("goroutines:%d", goroutines), func(b *testing.B) {
 			r := Default()
 			for i := range 100 {
-				if err := r.Register(fmt.Sprintf("Type%d", i), routing.Tenant); err != nil {
+				if err := r.RegisterWorkflow(fmt.Sprintf("Type%d", i), routing.Tenant); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"go.temporal.io/sdk/workflow"
-
 	"github.com/tqrouter/tqrouter/routing"
 )
 
@@ -59,19 +57,27 @@ func Default() *Registry {
 	return r
 }
 
-// Register maps the workflow type workflowType to kind. Registering the
-// same pair again is a no-op; registering the type with another kind is an
-// error wrapping [ErrConflict]. An invalid kind is an error wrapping
+// RegisterWorkflow maps a workflow to kind. w is a workflow function,
+// registered under the type name the SDK's client uses for it (see
+// [TypeName]), or a type name: the name a worker registered the function
+// under with RegisterWorkflowWithOptions, or the type of a workflow written
+// in another language. Registering the same pair again is a no-op;
+// registering the type with another kind is an error wrapping
+// [ErrConflict]. An invalid kind is an error wrapping
 // [routing.ErrInvalidConfig].
-func (r *Registry) Register(workflowType string, kind routing.QueueKind) error {
-	return r.register(workflowType, kind, false)
+func (r *Registry) RegisterWorkflow(w any, kind routing.QueueKind) error {
+	name, err := TypeName(w)
+	if err != nil {
+		return err
+	}
+	return r.register(name, kind, false)
 }
 
 // RegisterActivity maps an activity, given as a function or a type name, to
 // kind, under the type name the SDK's client uses for it (see [TypeName]).
 // Only standalone activities, started by a client's ExecuteActivity, are
 // routed by kind; activities scheduled by workflow code follow their
-// workflow. The rules of [Registry.Register] apply.
+// workflow. The rules of [Registry.RegisterWorkflow] apply.
 func (r *Registry) RegisterActivity(a any, kind routing.QueueKind) error {
 	name, err := TypeName(a)
 	if err != nil {
@@ -114,30 +120,6 @@ func (r *Registry) register(name string, kind routing.QueueKind, activity bool) 
 	}
 	r.snap.Store(&next)
 	return nil
-}
-
-// RegisterWorkflow maps a workflow, given as a function or a type name, to
-// kind, under the type name the SDK's client uses for it (see [TypeName]).
-func (r *Registry) RegisterWorkflow(w any, kind routing.QueueKind) error {
-	name, err := TypeName(w)
-	if err != nil {
-		return err
-	}
-	return r.Register(name, kind)
-}
-
-// RegisterWorkflowWithOptions maps a workflow function to kind under the
-// name a worker registers it with through the SDK's
-// RegisterWorkflowWithOptions: opts.Name when set, else the function's
-// name. Starts must name that alias.
-func (r *Registry) RegisterWorkflowWithOptions(w any, opts workflow.RegisterOptions, kind routing.QueueKind) error {
-	if opts.Name != "" {
-		if _, err := TypeName(w); err != nil {
-			return err
-		}
-		return r.Register(opts.Name, kind)
-	}
-	return r.RegisterWorkflow(w, kind)
 }
 
 // Lookup returns the kind of workflowType, and whether it is registered.

@@ -46,7 +46,7 @@ func TestDefault(t *testing.T) {
 	assert.Equal(t, []routing.QueueKind{routing.Jobs, routing.Tenant}, r.Kinds())
 	assert.Equal(t, []string{"TokenCleanupWorkflow"}, r.Types(routing.Jobs))
 	// Each call returns a registry of its own: no shared default to mutate.
-	require.NoError(t, r.Register("Extra", routing.Jobs))
+	require.NoError(t, r.RegisterWorkflow("Extra", routing.Jobs))
 	_, ok = Default().Lookup("Extra")
 	assert.False(t, ok)
 }
@@ -57,7 +57,7 @@ func TestZeroRegistry(t *testing.T) {
 	assert.False(t, ok)
 	assert.Empty(t, r.Kinds())
 	assert.Empty(t, r.Types(routing.Tenant))
-	require.NoError(t, r.Register("X", "reports"))
+	require.NoError(t, r.RegisterWorkflow("X", "reports"))
 	kind, ok := r.Lookup("X")
 	assert.True(t, ok)
 	assert.Equal(t, routing.QueueKind("reports"), kind)
@@ -65,16 +65,16 @@ func TestZeroRegistry(t *testing.T) {
 
 func TestRegisterConflictsAndValidation(t *testing.T) {
 	var r Registry
-	require.NoError(t, r.Register("A", routing.Tenant))
-	require.NoError(t, r.Register("A", routing.Tenant), "same pair twice is fine")
-	assert.ErrorIs(t, r.Register("A", routing.Jobs), ErrConflict)
+	require.NoError(t, r.RegisterWorkflow("A", routing.Tenant))
+	require.NoError(t, r.RegisterWorkflow("A", routing.Tenant), "same pair twice is fine")
+	assert.ErrorIs(t, r.RegisterWorkflow("A", routing.Jobs), ErrConflict)
 	kind, _ := r.Lookup("A")
 	assert.Equal(t, routing.Tenant, kind, "a refused registration changes nothing")
 
-	assert.ErrorIs(t, r.Register("", routing.Tenant), ErrInvalidWorkflow)
-	assert.ErrorIs(t, r.Register(" A", routing.Tenant), ErrInvalidWorkflow)
-	assert.ErrorIs(t, r.Register("B", "bad.kind"), routing.ErrInvalidConfig)
-	assert.ErrorIs(t, r.Register("B", ""), routing.ErrInvalidConfig)
+	assert.ErrorIs(t, r.RegisterWorkflow("", routing.Tenant), ErrInvalidWorkflow)
+	assert.ErrorIs(t, r.RegisterWorkflow(" A", routing.Tenant), ErrInvalidWorkflow)
+	assert.ErrorIs(t, r.RegisterWorkflow("B", "bad.kind"), routing.ErrInvalidConfig)
+	assert.ErrorIs(t, r.RegisterWorkflow("B", ""), routing.ErrInvalidConfig)
 	assert.ErrorIs(t, r.RegisterWorkflow(42, routing.Tenant), ErrInvalidWorkflow)
 	var nilFn func(workflow.Context) error
 	assert.ErrorIs(t, r.RegisterWorkflow(nilFn, routing.Tenant), ErrInvalidWorkflow)
@@ -116,10 +116,10 @@ func TestRegisterWorkflowFunctions(t *testing.T) {
 	var r Registry
 	require.NoError(t, r.RegisterWorkflow(TenantProvisioningWorkflow, routing.Tenant))
 	require.NoError(t, r.RegisterWorkflow((*workflows)(nil).UserOnboardingWorkflow, routing.Tenant))
-	require.NoError(t, r.RegisterWorkflowWithOptions(TenantProvisioningWorkflow, workflow.RegisterOptions{Name: "provision-v2"}, routing.Tenant))
-	require.NoError(t, r.RegisterWorkflowWithOptions(TenantProvisioningWorkflow, workflow.RegisterOptions{}, routing.Tenant))
+	// A worker's RegisterWorkflowWithOptions alias is registered by name.
+	require.NoError(t, r.RegisterWorkflow("provision-v2", routing.Tenant))
 	assert.Equal(t, []string{"TenantProvisioningWorkflow", "UserOnboardingWorkflow", "provision-v2"}, r.Types(routing.Tenant))
-	assert.ErrorIs(t, r.RegisterWorkflowWithOptions("x", workflow.RegisterOptions{Name: "y"}, "a b"), routing.ErrInvalidConfig)
+	assert.ErrorIs(t, r.RegisterWorkflow("y", "a b"), routing.ErrInvalidConfig)
 }
 
 // nameRecorder is a client outbound interceptor that records the workflow
@@ -195,7 +195,7 @@ func TestConcurrentRegisterAndLookup(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				name := fmt.Sprintf("W%d_%d", g, i)
-				assert.NoError(t, r.Register(name, routing.Tenant))
+				assert.NoError(t, r.RegisterWorkflow(name, routing.Tenant))
 				kind, ok := r.Lookup("TokenCleanupWorkflow")
 				assert.True(t, ok)
 				assert.Equal(t, routing.Jobs, kind)
@@ -214,7 +214,7 @@ func FuzzRegister(f *testing.F) {
 	f.Add("x", "a.b")
 	f.Fuzz(func(t *testing.T, name, kind string) {
 		var r Registry
-		err := r.Register(name, routing.QueueKind(kind))
+		err := r.RegisterWorkflow(name, routing.QueueKind(kind))
 		got, ok := r.Lookup(name)
 		if err != nil {
 			if ok {
@@ -225,7 +225,7 @@ func FuzzRegister(f *testing.F) {
 		if !ok || got != routing.QueueKind(kind) {
 			t.Fatalf("Lookup(%q) = %q, %v after registering %q", name, got, ok, kind)
 		}
-		if err := r.Register(name, routing.QueueKind(kind)+"x"); err == nil {
+		if err := r.RegisterWorkflow(name, routing.QueueKind(kind)+"x"); err == nil {
 			t.Fatalf("conflicting registration of %q accepted", name)
 		}
 	})
