@@ -62,7 +62,7 @@ func TestActivityOnLegacyQueueFollowsWorkflow(t *testing.T) {
 	// The worker traced the decision once; the replay did not trace again.
 	var traced []sdktrace.ReadOnlySpan
 	for _, span := range spans.Ended() {
-		if span.Name() == interceptor.ActivitySpanName("Work", true) {
+		if span.Name() == "RouteActivity:Work" {
 			traced = append(traced, span)
 		}
 	}
@@ -75,7 +75,21 @@ func TestActivityOnLegacyQueueFollowsWorkflow(t *testing.T) {
 	assert.Equal(t, "main-queue", a[interceptor.AttrOriginalQueue].AsString())
 	assert.Equal(t, want, a[interceptor.AttrChosenQueue].AsString())
 	assert.Equal(t, "workflow_queue", a[interceptor.AttrReason].AsString())
-	assert.Equal(t, interceptor.TenantHash("acme"), a[interceptor.AttrTenantHash].AsString())
+	// printf acme | sha256sum | cut -c1-16
+	assert.Equal(t, "822b33ad87c148a0", a[interceptor.AttrTenantHash].AsString())
+
+	// The worker's span joined the trace of the start's routing decision
+	// (it crossed to the worker in the router's header), instead of
+	// starting a root span of its own.
+	var start sdktrace.ReadOnlySpan
+	for _, span := range spans.Ended() {
+		if span.Name() == "RouteWorkflow:UserOnboardingWorkflow" {
+			start = span
+		}
+	}
+	require.NotNil(t, start)
+	assert.Equal(t, start.SpanContext().TraceID(), traced[0].SpanContext().TraceID())
+	assert.Equal(t, start.SpanContext().SpanID(), traced[0].Parent().SpanID())
 }
 
 // TestStandaloneActivityIsRouted: a client's ExecuteActivity naming

@@ -32,7 +32,7 @@ func dial(t testing.TB, interceptors ...sdkinterceptor.ClientInterceptor) client
 }
 
 // newRouter returns a router for the product's registry and a client using it.
-func newRouter(t *testing.T, cfg routing.Config, opts ...interceptor.Option) (*interceptor.Interceptor, client.Client) {
+func newRouter(t *testing.T, cfg routing.Config, opts ...interceptor.Option) (*interceptor.Router, client.Client) {
 	t.Helper()
 	router, err := interceptor.New(registry.Default(), cfg, opts...)
 	require.NoError(t, err)
@@ -42,13 +42,13 @@ func newRouter(t *testing.T, cfg routing.Config, opts ...interceptor.Option) (*i
 // pollRoutedQueues runs the app's workers on every queue of the router's
 // table. Their client has the router too, as in a real deployment, so the
 // workers run its worker side (children, continue-as-new, activities).
-func pollRoutedQueues(t *testing.T, router *interceptor.Interceptor) {
+func pollRoutedQueues(t *testing.T, router *interceptor.Router) {
 	t.Helper()
 	pollRoutedQueuesWith(t, router, worker.Options{})
 }
 
 // pollRoutedQueuesWith is pollRoutedQueues with the workers' options.
-func pollRoutedQueuesWith(t *testing.T, router *interceptor.Interceptor, opts worker.Options) {
+func pollRoutedQueuesWith(t *testing.T, router *interceptor.Router, opts worker.Options) {
 	t.Helper()
 	var queues []string
 	for _, kind := range []routing.QueueKind{routing.Tenant, routing.Jobs} {

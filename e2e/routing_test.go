@@ -32,27 +32,27 @@ var workflowTypes = []struct {
 
 // startPath starts fn naming main-queue through one client start path, and
 // returns the ID of the workflow it started and its output once completed.
-type startPath func(t *testing.T, ctx context.Context, router *interceptor.Interceptor, c client.Client, id string, fn any, memo map[string]any) (string, saasapp.Output)
+type startPath func(t *testing.T, ctx context.Context, router *interceptor.Router, c client.Client, id string, fn any, memo map[string]any) (string, saasapp.Output)
 
 var startPaths = []struct {
 	name  string
 	start startPath
 }{
-	{"ExecuteWorkflow", func(t *testing.T, ctx context.Context, _ *interceptor.Interceptor, c client.Client, id string, fn any, memo map[string]any) (string, saasapp.Output) {
+	{"ExecuteWorkflow", func(t *testing.T, ctx context.Context, _ *interceptor.Router, c client.Client, id string, fn any, memo map[string]any) (string, saasapp.Output) {
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "main-queue", Memo: memo}, fn, saasapp.Input{})
 		require.NoError(t, err)
 		var out saasapp.Output
 		require.NoError(t, run.Get(ctx, &out))
 		return id, out
 	}},
-	{"SignalWithStartWorkflow", func(t *testing.T, ctx context.Context, _ *interceptor.Interceptor, c client.Client, id string, fn any, memo map[string]any) (string, saasapp.Output) {
+	{"SignalWithStartWorkflow", func(t *testing.T, ctx context.Context, _ *interceptor.Router, c client.Client, id string, fn any, memo map[string]any) (string, saasapp.Output) {
 		run, err := c.SignalWithStartWorkflow(ctx, id, "hello", "world", client.StartWorkflowOptions{TaskQueue: "main-queue", Memo: memo}, fn, saasapp.Input{})
 		require.NoError(t, err)
 		var out saasapp.Output
 		require.NoError(t, run.Get(ctx, &out))
 		return id, out
 	}},
-	{"UpdateWithStartWorkflow", func(t *testing.T, ctx context.Context, router *interceptor.Interceptor, c client.Client, id string, fn any, memo map[string]any) (string, saasapp.Output) {
+	{"UpdateWithStartWorkflow", func(t *testing.T, ctx context.Context, router *interceptor.Router, c client.Client, id string, fn any, memo map[string]any) (string, saasapp.Output) {
 		op, err := router.NewWithStartWorkflowOperation(ctx, c, client.StartWorkflowOptions{
 			ID: id, TaskQueue: "main-queue", Memo: memo,
 			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
@@ -72,7 +72,7 @@ var startPaths = []struct {
 		assert.Equal(t, out.WorkflowQueue, updateQueue, "the update ran on the routed queue")
 		return id, out
 	}},
-	{"Schedule", func(t *testing.T, ctx context.Context, _ *interceptor.Interceptor, c client.Client, id string, fn any, memo map[string]any) (string, saasapp.Output) {
+	{"Schedule", func(t *testing.T, ctx context.Context, _ *interceptor.Router, c client.Client, id string, fn any, memo map[string]any) (string, saasapp.Output) {
 		handle, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
 			ID:                 id + "-schedule",
 			Spec:               client.ScheduleSpec{},
@@ -102,7 +102,10 @@ var startPaths = []struct {
 // every workflow.
 func TestEveryStartPathIsRoutedOnTheServer(t *testing.T) {
 	const shards = 7
-	router, c := newRouter(t, routing.Config{Prefix: "saas", Shards: shards},
+	// Each tenant starts a dozen workflows here, enough to count as hot;
+	// this test is about the shard routes (TestHotTenantGoesToOverflow is
+	// about the overflow queue).
+	router, c := newRouter(t, routing.Config{Prefix: "saas", Shards: shards}, interceptor.WithoutHotTenants(),
 		interceptor.WithWeightFunc(func(_ context.Context, tenant string) float32 {
 			if tenant == "acme" {
 				return 2.5

@@ -33,7 +33,7 @@ func childStarted(t *testing.T, h *historypb.History) string {
 
 // replay replays histories with the router as worker interceptor, as a
 // worker would after a restart.
-func replay(t *testing.T, router *interceptor.Interceptor, histories ...*historypb.History) {
+func replay(t *testing.T, router *interceptor.Router, histories ...*historypb.History) {
 	t.Helper()
 	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
 		Interceptors: []sdkinterceptor.WorkerInterceptor{router},
@@ -108,14 +108,11 @@ func TestContinueAsNewStaysRouted(t *testing.T) {
 // TestPinnedTenantRunsOnItsOwnQueue: a hot tenant pinned to a dedicated
 // queue runs there, with its fairness key, and its children follow it.
 func TestPinnedTenantRunsOnItsOwnQueue(t *testing.T) {
-	router, c := newRouter(t, routing.Config{Prefix: "pin", Shards: 4}, interceptor.WithPinnedTenant("acme", "acme"))
-	pollRoutedQueues(t, router)
-	pinned := router.PinnedQueues(routing.Tenant)
-	require.Equal(t, []string{"pin.tenant.pinned-acme"}, pinned)
-	g, err := workers.New(dial(t, router), pinned, worker.Options{}, saasapp.Register)
+	router, c := newRouter(t, routing.Config{Prefix: "pin", Shards: 4, Pins: map[string]string{"acme": "acme"}})
+	polled, err := router.Table().PollQueues(routing.Tenant)
 	require.NoError(t, err)
-	require.NoError(t, g.Start())
-	t.Cleanup(g.Stop)
+	require.Contains(t, polled, "pin.tenant.pinned-acme", "the tenant kind's workers poll the pinned queue")
+	pollRoutedQueues(t, router)
 
 	ctx := interceptor.WithTenant(testContext(t), "acme")
 	id := uniqueID(t, "pinned")

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 
@@ -140,7 +141,8 @@ func TestSDKClientSendsRoutedActivity(t *testing.T) {
 	req := sent[0].(*workflowservice.StartActivityExecutionRequest)
 	assert.Equal(t, vectors.Queue(t, "acme", shards), req.GetTaskQueue().GetName())
 	assert.Equal(t, "acme", req.GetPriority().GetFairnessKey())
-	tenant, err := payloadString(req.GetHeader().GetFields()[tenantHeader])
+	var tenant string
+	err = converter.GetDefaultDataConverter().FromPayload(req.GetHeader().GetFields()[tenantHeader], &tenant)
 	require.NoError(t, err)
 	assert.Equal(t, "acme", tenant)
 }

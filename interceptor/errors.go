@@ -25,9 +25,9 @@ var (
 	ErrUnregisteredActivity = errors.New("tqrouter: activity type not in the registry")
 	// ErrUnroutedUpdateWithStart is returned by UpdateWithStartWorkflow for
 	// a start operation not made by
-	// [Interceptor.NewWithStartWorkflowOperation]: the SDK hides the
+	// [Router.NewWithStartWorkflowOperation]: the SDK hides the
 	// operation's options, so the router cannot see or change its queue.
-	ErrUnroutedUpdateWithStart = errors.New("tqrouter: update-with-start operation was not made by Interceptor.NewWithStartWorkflowOperation")
+	ErrUnroutedUpdateWithStart = errors.New("tqrouter: update-with-start operation was not made by Router.NewWithStartWorkflowOperation")
 	// ErrInvalidTenant is [routing.ErrInvalidTenant]: a tenant ID that is
 	// malformed, or a memo field that does not hold a string.
 	ErrInvalidTenant = routing.ErrInvalidTenant

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
@@ -34,19 +35,33 @@ func ExampleNew() {
 	_, _ = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "main-queue"}, "UserOnboardingWorkflow")
 }
 
-// Workers poll every shard queue of a kind.
-func ExampleInterceptor_Table() {
+// Workers poll every queue the router may send a kind's starts to: its
+// shard queues and its overflow queue (and pinned queues, if any).
+func ExampleRouter_Table() {
 	router, err := interceptor.New(registry.Default(), routing.Config{Prefix: "saas", Shards: 4})
 	if err != nil {
 		log.Fatal(err)
 	}
-	queues, _ := router.Table().Queues(routing.Tenant)
+	queues, _ := router.Table().PollQueues(routing.Tenant)
 	fmt.Println(queues)
-	jobs, _ := router.Table().Queues(routing.Jobs)
-	fmt.Println(jobs[0])
+	jobs, _ := router.Table().PollQueues(routing.Jobs)
+	fmt.Println(jobs)
 	// Output:
-	// [saas.tenant.00 saas.tenant.01 saas.tenant.02 saas.tenant.03]
-	// saas.jobs.00
+	// [saas.tenant.00 saas.tenant.01 saas.tenant.02 saas.tenant.03 saas.tenant.overflow-00]
+	// [saas.jobs.00]
+}
+
+// Hot-tenant isolation is on by default; its thresholds can be tuned, per
+// client process.
+func ExampleWithHotTenants() {
+	router, err := interceptor.New(registry.Default(), routing.Config{Prefix: "saas", Shards: 32, Overflow: 2},
+		interceptor.WithHotTenants(interceptor.HotTenants{Window: 30 * time.Second, Enter: 50}),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(router.HotTenants())
+	// Output: 0
 }
 
 func ExampleWithTenant() {

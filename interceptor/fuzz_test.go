@@ -26,7 +26,7 @@ func FuzzExecuteWorkflow(f *testing.F) {
 	f.Add("\xff\xfe", "", float32(3e38), false, "UserOnboardingWorkflow", "saas.tenant.01")
 	f.Add("tenant-ü-☃", "tenant-ü-☃", float32(0.0000001), true, "Unknown", "other")
 	f.Fuzz(func(t *testing.T, ctxTenant, memoTenant string, weight float32, memoAsInt bool, workflowType, queue string) {
-		router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: 7},
+		router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: 7}, WithoutHotTenants(),
 			WithWeightFunc(func(context.Context, string) float32 { return weight }))
 		if err != nil {
 			t.Fatal(err)
@@ -93,7 +93,7 @@ func FuzzMemoPayload(f *testing.F) {
 	f.Add([]byte{}, "binary/null")
 	f.Add([]byte(`"\u0000"`), "json/plain")
 	f.Fuzz(func(t *testing.T, data []byte, encoding string) {
-		router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: 7})
+		router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: 7}, WithoutHotTenants())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,8 +2,12 @@ package interceptor
 
 import (
 	"context"
+	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
 )
 
 // DefaultLegacyQueue is the legacy task queue routed when no
@@ -20,13 +24,15 @@ const DefaultMemoKey = "tenant_id"
 // them. workflowType is the activity type for a standalone activity.
 type TenantFunc func(ctx context.Context, workflowType string) (string, error)
 
-// WeightFunc returns the fairness weight of a tenant: its share of its shard
+// WeightFunc returns the fairness weight of a tenant: its share of its
 // queue relative to other tenants. 0 means the server's default weight (1).
 // The result is clamped to [[routing.MinWeight], [routing.MaxWeight]]; NaN
-// or a negative weight refuses the start with [ErrInvalidWeight].
+// or a negative weight refuses the start with [ErrInvalidWeight]. Weights
+// can also be set on the server, for every client at once, with the
+// tqrouter command's "weights apply".
 type WeightFunc func(ctx context.Context, tenant string) float32
 
-// Option configures an [Interceptor].
+// Option configures a [Router].
 type Option interface {
 	apply(*options)
 }
@@ -44,8 +50,13 @@ type options struct {
 	refuseUnregistered bool
 	shadow             bool
 	tenantInTraces     bool
+	tenantHashKey      []byte
 	tracerProvider     trace.TracerProvider
-	pins               map[string]string // tenant → label
+	meterProvider      metric.MeterProvider
+	logger             log.Logger
+	dataConverter      converter.DataConverter
+	hotTenants         HotTenants
+	now                func() time.Time // the detector's clock; tests set it
 }
 
 // WithLegacyQueues sets the task queues whose starts are routed, replacing
@@ -102,17 +113,33 @@ func WithRefuseUnregistered() Option {
 	return optionFunc(func(o *options) { o.refuseUnregistered = true })
 }
 
-// WithShadowMode makes the router compute and trace every decision but
-// change nothing: no start is rerouted, none is refused. Use it to check a
-// rollout against real traffic first.
+// WithShadowMode makes the router compute, trace and count every decision
+// but change nothing: no start is rerouted, none is refused. Use it to
+// check a rollout against real traffic first.
 func WithShadowMode() Option {
 	return optionFunc(func(o *options) { o.shadow = true })
 }
 
-// WithTenantInTraces records raw tenant IDs in span attributes. Tenant IDs
-// may be personal data, so by default spans carry only a stable hash.
+// WithTenantInTraces records raw tenant IDs in span attributes and in the
+// hot-tenant log line, instead of their pseudonym (see
+// [WithTenantHashKey]). Tenant IDs may be personal data.
 func WithTenantInTraces() Option {
 	return optionFunc(func(o *options) { o.tenantInTraces = true })
+}
+
+// WithTenantHashKey makes the tenant pseudonym in traces and logs
+// (tqrouter.tenant.hash) an HMAC-SHA256 of the ID under key, instead of its
+// plain SHA-256. The plain hash is a pseudonym, not privacy: anyone who
+// can guess or list tenant IDs can hash them and link spans to tenants.
+// With a secret key they cannot; keep the key the same across services so
+// their traces still agree. An empty key is ignored.
+func WithTenantHashKey(key []byte) Option {
+	key = append([]byte(nil), key...)
+	return optionFunc(func(o *options) {
+		if len(key) > 0 {
+			o.tenantHashKey = key
+		}
+	})
 }
 
 // WithTracerProvider sets the OpenTelemetry tracer provider; the default is
@@ -125,17 +152,60 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	})
 }
 
-// WithPinnedTenant gives a tenant queues of its own: its tenant-scoped
-// starts go to "{prefix}.{kind}.pinned-{label}" instead of its shard, the
-// isolation Temporal advises for a problem tenant. label is 1 to 64 ASCII
-// letters, digits, '-' or '_' (checked by [New]); the fairness key stays
-// the tenant's. Workers must poll [Interceptor.PinnedQueues]. Later pins of
-// the same tenant win.
-func WithPinnedTenant(tenant, label string) Option {
+// WithMeterProvider sets the OpenTelemetry meter provider of the router's
+// metrics (see the package documentation); the default is the global one.
+// A nil mp is ignored.
+func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(o *options) {
-		if o.pins == nil {
-			o.pins = map[string]string{}
+		if mp != nil {
+			o.meterProvider = mp
 		}
-		o.pins[tenant] = label
 	})
+}
+
+// WithLogger sets the logger of the router's rare events (a tenant becomes
+// hot, or cools down); pass the client's own logger
+// (client.Options.Logger). The default logs through log/slog's default
+// logger. A nil logger is ignored.
+func WithLogger(l log.Logger) Option {
+	return optionFunc(func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	})
+}
+
+// WithDataConverter sets the data converter the router encodes its tenant
+// header with and decodes memo payloads with, on clients and workers. Pass
+// client.Options.DataConverter when it has an encrypting codec, so that
+// the tenant ID is encrypted at rest like your payloads; without it the
+// header holds the ID as plain JSON (as the fairness key does). Every
+// client and worker of a deployment must use the same. A nil dc is
+// ignored.
+func WithDataConverter(dc converter.DataConverter) Option {
+	return optionFunc(func(o *options) {
+		if dc != nil {
+			o.dataConverter = dc
+		}
+	})
+}
+
+// WithHotTenants sets when a tenant counts as hot (see [HotTenants]);
+// zero fields take their defaults.
+func WithHotTenants(h HotTenants) Option {
+	return optionFunc(func(o *options) {
+		h.disabled = false
+		o.hotTenants = h
+	})
+}
+
+// WithoutHotTenants turns hot-tenant isolation off: every tenant's starts
+// go to its shard (or pinned) queue, however many it makes.
+func WithoutHotTenants() Option {
+	return optionFunc(func(o *options) { o.hotTenants.disabled = true })
+}
+
+// withClock sets the hot-tenant detector's clock, for tests.
+func withClock(now func() time.Time) Option {
+	return optionFunc(func(o *options) { o.now = now })
 }

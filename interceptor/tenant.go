@@ -17,7 +17,8 @@ func WithTenant(ctx context.Context, tenantID string) context.Context {
 }
 
 // TenantFromContext returns the tenant ID set by [WithTenant], and whether
-// there is a non-empty one.
+// there is a non-empty one. In an activity of a routed workflow (or a
+// routed standalone activity) it is the workflow's tenant.
 func TenantFromContext(ctx context.Context) (string, bool) {
 	if ctx == nil {
 		return "", false
@@ -26,10 +27,64 @@ func TenantFromContext(ctx context.Context) (string, bool) {
 	return id, id != ""
 }
 
+// tenantHeader is the header that carries the tenant ID of a routed start to
+// the workflow (or standalone activity) it starts, and from a workflow to
+// its activities and children. Headers are recorded in history, so replays
+// read the same.
+const tenantHeader = "tqrouter-tenant"
+
+// converter returns the data converter of the router's header and memo
+// payloads.
+func (r *Router) converter() converter.DataConverter {
+	if r.opts.dataConverter != nil {
+		return r.opts.dataConverter
+	}
+	return converter.GetDefaultDataConverter()
+}
+
+// setTenantHeader writes tenant into a start's header.
+func (r *Router) setTenantHeader(header map[string]*commonpb.Payload, tenant string) error {
+	if tenant == "" || header == nil {
+		return nil
+	}
+	p, err := r.converter().ToPayload(tenant)
+	if err != nil {
+		return fmt.Errorf("tqrouter: encoding the tenant header: %w", err)
+	}
+	header[tenantHeader] = p
+	return nil
+}
+
+// headerTenant reads the tenant from a header: ok is false when the header
+// has none; an error says it has one that does not decode to a valid
+// tenant ID.
+func (r *Router) headerTenant(header map[string]*commonpb.Payload) (tenant string, ok bool, err error) {
+	p, ok := header[tenantHeader]
+	if !ok {
+		return "", false, nil
+	}
+	tenant, err = r.payloadTenant(p, "header "+tenantHeader)
+	return tenant, true, err
+}
+
+// payloadTenant decodes a payload that must hold a tenant ID.
+func (r *Router) payloadTenant(p *commonpb.Payload, where string) (string, error) {
+	if p == nil {
+		return "", fmt.Errorf("%w: %s is a nil payload", ErrInvalidTenant, where)
+	}
+	var s string
+	if err := r.converter().FromPayload(p, &s); err != nil {
+		return "", fmt.Errorf("%w: %s does not decode to a string (a codec the router does not know? see WithDataConverter): %v", ErrInvalidTenant, where, err)
+	}
+	return s, nil
+}
+
 // memoTenant reads the tenant ID from a memo field. The SDK accepts any
 // value in a memo; the router accepts a string, or a payload that decodes to
-// one, and refuses anything else rather than guess.
-func memoTenant(memo map[string]any, key string) (string, error) {
+// one with the router's data converter, and refuses anything else rather
+// than guess.
+func (r *Router) memoTenant(memo map[string]any) (string, error) {
+	key := r.opts.memoKey
 	v, ok := memo[key]
 	if !ok {
 		return "", nil
@@ -38,14 +93,7 @@ func memoTenant(memo map[string]any, key string) (string, error) {
 	case string:
 		return v, nil
 	case *commonpb.Payload:
-		var s string
-		if v == nil {
-			return "", fmt.Errorf("%w: memo field %q is a nil payload", ErrInvalidTenant, key)
-		}
-		if err := converter.GetDefaultDataConverter().FromPayload(v, &s); err != nil {
-			return "", fmt.Errorf("%w: memo field %q does not decode to a string: %v", ErrInvalidTenant, key, err)
-		}
-		return s, nil
+		return r.payloadTenant(v, fmt.Sprintf("memo field %q", key))
 	case nil:
 		return "", fmt.Errorf("%w: memo field %q is nil", ErrInvalidTenant, key)
 	default:
@@ -55,17 +103,17 @@ func memoTenant(memo map[string]any, key string) (string, error) {
 
 // tenantOf returns the tenant of a start from all its sources; "" if none
 // has one. Sources that have one must agree.
-func (i *Interceptor) tenantOf(ctx context.Context, workflowType string, memo map[string]any, inWorkflow bool) (string, error) {
+func (r *Router) tenantOf(ctx context.Context, workflowType string, memo map[string]any, inWorkflow bool) (string, error) {
 	tenant, _ := TenantFromContext(ctx)
-	fromMemo, err := memoTenant(memo, i.opts.memoKey)
+	fromMemo, err := r.memoTenant(memo)
 	if err != nil {
 		return "", err
 	}
 	if tenant, err = agree(tenant, fromMemo, "context value", "memo field"); err != nil {
 		return "", err
 	}
-	if i.opts.tenantFunc != nil && !inWorkflow {
-		fromFunc, err := i.opts.tenantFunc(ctx, workflowType)
+	if r.opts.tenantFunc != nil && !inWorkflow {
+		fromFunc, err := r.opts.tenantFunc(ctx, workflowType)
 		if err != nil {
 			return "", fmt.Errorf("tqrouter: tenant function: %w", err)
 		}

@@ -1,21 +1,29 @@
 package interceptor
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tqrouter/tqrouter/routing"
 )
 
 const (
-	// ScopeName is the instrumentation scope name of the router's tracer.
+	// ScopeName is the instrumentation scope name of the router's tracer
+	// and meter.
 	ScopeName = "github.com/tqrouter/tqrouter/interceptor"
-	// Version is the version of this package, reported as the tracer's
+	// Version is the version of this package, reported as the
 	// instrumentation version.
-	Version = "0.1.0"
+	Version = "0.2.0"
 )
 
-// Span attribute keys of a routing decision.
+// Attribute keys of a routing decision's span. The metrics use
+// AttrDecision, AttrQueueKind, AttrStartPath, AttrReason and AttrErrorType,
+// which come from bounded sets; never a tenant.
 const (
 	AttrWorkflowType  = attribute.Key("tqrouter.workflow.type")
 	AttrStartPath     = attribute.Key("tqrouter.start.path")
@@ -32,18 +40,23 @@ const (
 	AttrErrorType = attribute.Key("error.type")
 )
 
-// Decision is the outcome of routing one start, as recorded in traces.
+// Decision is the outcome of routing one start, as recorded in traces and
+// metrics.
 type Decision string
 
 // The decisions.
 const (
-	// Routed: the start was moved to a shard queue.
+	// Routed: the start was moved to a routed queue (its shard, or its
+	// pinned queue).
 	Routed Decision = "routed"
+	// Overflow: the start's tenant is hot (its starts flood), and the
+	// start was moved to an overflow queue of its kind.
+	Overflow Decision = "overflow"
 	// Passthrough: the start was left as it was (see the reason attribute).
 	Passthrough Decision = "passthrough"
 	// Refused: the start was refused before it reached the server.
 	Refused Decision = "refused"
-	// Shadow: shadow mode computed a route but changed nothing.
+	// Shadow: shadow mode computed a decision but changed nothing.
 	Shadow Decision = "shadow"
 )
 
@@ -51,6 +64,7 @@ const (
 // records the reason it would have had.
 const (
 	reasonPinned           = "pinned_tenant"
+	reasonHotTenant        = "hot_tenant"
 	reasonUnregistered     = "unregistered"
 	reasonExplicitQueue    = "explicit_queue"
 	reasonAlreadyRouted    = "already_routed"
@@ -59,30 +73,149 @@ const (
 	reasonWorkflowOnLegacy = "workflow_on_legacy_queue"
 )
 
-// SpanName returns the name of the span of a routing decision for
-// workflowType: "RouteWorkflow:" + workflowType for registered types, and
-// "RouteWorkflow" for others, so that names come from a bounded set.
-func SpanName(workflowType string, registered bool) string {
-	if !registered {
-		return "RouteWorkflow"
+// The span event of a tenant that becomes hot at this start.
+const eventHotTenant = "tqrouter.hot_tenant.isolated"
+
+// spanName is the name of the span of a routing decision: "RouteWorkflow:"
+// + type for registered workflow types and "RouteWorkflow" for others, and
+// "RouteActivity:" + type or "RouteActivity" for activities, so that names
+// come from a bounded set.
+func spanName(typeName string, registered, activity bool) string {
+	base := "RouteWorkflow"
+	if activity {
+		base = "RouteActivity"
 	}
-	return "RouteWorkflow:" + workflowType
+	if !registered {
+		return base
+	}
+	return base + ":" + typeName
 }
 
-// ActivitySpanName is [SpanName] for a standalone activity (started by a
-// client's ExecuteActivity) or an activity that workflow code scheduled on a
-// legacy queue: "RouteActivity:" + activityType for registered types (and
-// all activities scheduled by workflows), and "RouteActivity" for others.
-func ActivitySpanName(activityType string, registered bool) string {
+// spanName is spanName, kept per registered type so that routing a start
+// does not build a string.
+func (r *Router) spanName(typeName string, registered, activity bool) string {
 	if !registered {
-		return "RouteActivity"
+		return spanName(typeName, false, activity)
 	}
-	return "RouteActivity:" + activityType
+	names := &r.spanNames
+	if activity {
+		names = &r.activitySpanNames
+	}
+	if n, ok := names.Load(typeName); ok {
+		return n.(string)
+	}
+	n := spanName(typeName, true, activity)
+	names.Store(typeName, n)
+	return n
 }
 
-// TenantHash returns the stable pseudonym of a tenant ID recorded in traces
-// instead of the ID: the first 16 hex digits of its SHA-256.
-func TenantHash(tenant string) string {
-	sum := sha256.Sum256([]byte(tenant))
+// tenantHash is the pseudonym of a tenant in traces and logs: the first 16
+// hex digits of its SHA-256, or of its HMAC-SHA256 under key.
+func tenantHash(tenant string, key []byte) string {
+	var sum []byte
+	if len(key) > 0 {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(tenant))
+		sum = m.Sum(nil)
+	} else {
+		s := sha256.Sum256([]byte(tenant))
+		sum = s[:]
+	}
 	return hex.EncodeToString(sum[:8])
+}
+
+// tenantAttr is the tenant's attribute: its ID with WithTenantInTraces,
+// else its pseudonym.
+func (r *Router) tenantAttr(tenant string) attribute.KeyValue {
+	if r.opts.tenantInTraces {
+		return AttrTenantID.String(tenant)
+	}
+	return AttrTenantHash.String(tenantHash(tenant, r.opts.tenantHashKey))
+}
+
+func (r *Router) annotate(span trace.Span, s start, d Decision, v verdict, err error) {
+	span.SetAttributes(
+		AttrWorkflowType.String(s.workflowType),
+		AttrStartPath.String(s.path),
+		AttrOriginalQueue.String(s.taskQueue),
+		AttrDecision.String(string(d)),
+	)
+	if rt := v.route; rt.TaskQueue != "" {
+		span.SetAttributes(
+			AttrQueueKind.String(string(rt.Kind)),
+			AttrChosenQueue.String(rt.TaskQueue),
+		)
+		if rt.Role == routing.ShardQueue {
+			span.SetAttributes(AttrShard.Int(rt.Shard))
+		}
+		if rt.FairnessWeight != 0 {
+			span.SetAttributes(AttrWeight.Float64(float64(rt.FairnessWeight)))
+		}
+	}
+	if v.reason != "" {
+		span.SetAttributes(AttrReason.String(v.reason))
+	}
+	if v.tenant != "" {
+		span.SetAttributes(r.tenantAttr(v.tenant))
+	}
+	if v.change == becameHot {
+		span.AddEvent(eventHotTenant, trace.WithAttributes(r.tenantAttr(v.tenant), AttrChosenQueue.String(v.route.TaskQueue)))
+	}
+	if err != nil {
+		span.SetAttributes(AttrErrorType.String(errorType(err)))
+	}
+}
+
+// logChanges logs the tenants that became hot or cooled down, with their
+// pseudonym (or ID with WithTenantInTraces): operators learn which tenant
+// floods from logs and spans, never from metric attributes.
+func (r *Router) logChanges(v verdict) {
+	switch v.change {
+	case becameHot:
+		r.opts.logger.Warn("tqrouter: tenant is hot, isolating its new starts on an overflow queue",
+			"kind", string(v.route.Kind), r.tenantLogKey(), r.tenantLogValue(v.tenant), "queue", v.route.TaskQueue)
+	case cooledDown:
+		r.opts.logger.Info("tqrouter: tenant cooled down, its starts go to its shard again",
+			"kind", string(v.route.Kind), r.tenantLogKey(), r.tenantLogValue(v.tenant))
+	}
+	for _, c := range v.swept {
+		r.opts.logger.Info("tqrouter: tenant cooled down, its starts go to its shard again",
+			"kind", string(c.kind), r.tenantLogKey(), r.tenantLogValue(c.tenant))
+	}
+}
+
+func (r *Router) tenantLogKey() string {
+	if r.opts.tenantInTraces {
+		return string(AttrTenantID)
+	}
+	return string(AttrTenantHash)
+}
+
+func (r *Router) tenantLogValue(tenant string) string {
+	if r.opts.tenantInTraces {
+		return tenant
+	}
+	return tenantHash(tenant, r.opts.tenantHashKey)
+}
+
+// errorType is the low-cardinality error.type of a refusal.
+func errorType(err error) string {
+	for _, e := range []struct {
+		err  error
+		name string
+	}{
+		{ErrMissingTenant, "missing_tenant"},
+		{ErrTenantMismatch, "tenant_mismatch"},
+		{ErrInvalidTenant, "invalid_tenant"},
+		{ErrInvalidWeight, "invalid_weight"},
+		{ErrUnregisteredWorkflow, "unregistered_workflow"},
+		{ErrUnregisteredActivity, "unregistered_activity"},
+		{ErrUnroutedUpdateWithStart, "unrouted_update_with_start"},
+		{routing.ErrInvalidConfig, "invalid_config"},
+	} {
+		if errors.Is(err, e.err) {
+			return e.name
+		}
+	}
+	return "other"
 }

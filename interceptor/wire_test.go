@@ -43,7 +43,7 @@ func (w *wire) sent() []proto.Message {
 	return append([]proto.Message(nil), w.reqs...)
 }
 
-func wireClient(t *testing.T, router *Interceptor) (client.Client, *wire) {
+func wireClient(t *testing.T, router *Router) (client.Client, *wire) {
 	t.Helper()
 	w := &wire{}
 	c, err := client.NewLazyClient(client.Options{

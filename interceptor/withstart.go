@@ -29,40 +29,47 @@ import (
 //		StartWorkflowOperation: op,
 //		UpdateOptions:          client.UpdateWorkflowOptions{UpdateName: "step", WaitForStage: client.WorkflowUpdateStageCompleted},
 //	})
-func (i *Interceptor) NewWithStartWorkflowOperation(ctx context.Context, c client.Client, opts client.StartWorkflowOptions, workflow any, args ...any) (client.WithStartWorkflowOperation, error) {
+func (r *Router) NewWithStartWorkflowOperation(ctx context.Context, c client.Client, opts client.StartWorkflowOptions, workflow any, args ...any) (client.WithStartWorkflowOperation, error) {
 	workflowType, err := registry.TypeName(workflow)
 	if err != nil {
 		return nil, err
 	}
-	routed, err := i.routeOptions(ctx, "UpdateWithStartWorkflow", workflowType, &opts)
+	routed, out, err := r.routeOptions(ctx, "UpdateWithStartWorkflow", workflowType, &opts)
 	if err != nil {
 		return nil, err
 	}
 	op := c.NewWithStartWorkflowOperation(*routed, workflow, args...)
-	i.ops.add(op)
+	tenant := ""
+	if out.rerouted() {
+		tenant = out.tenant
+	}
+	r.ops.add(op, tenant)
 	return op, nil
 }
 
 // checkOperation lets through an update-with-start operation made by
-// NewWithStartWorkflowOperation, once, and refuses any other.
-func (i *Interceptor) checkOperation(ctx context.Context, op client.WithStartWorkflowOperation) error {
-	if i.ops.take(op) {
-		return nil // routed and traced when it was made
+// NewWithStartWorkflowOperation, once, with the tenant it was routed for,
+// and refuses any other.
+func (r *Router) checkOperation(ctx context.Context, op client.WithStartWorkflowOperation) (tenant string, err error) {
+	if tenant, ok := r.ops.take(op); ok {
+		return tenant, nil // routed, traced and counted when it was made
 	}
-	_, span := i.tracer.Start(ctx, SpanName("", false), i.spanOpts...)
+	_, span := r.tracer.Start(ctx, spanName("", false, false), r.spanOpts...)
 	defer span.End()
-	if i.opts.shadow {
+	if r.opts.shadow {
+		r.metrics.decision(ctx, "UpdateWithStartWorkflow", Shadow, "", "", nil)
 		span.SetAttributes(AttrStartPath.String("UpdateWithStartWorkflow"), AttrDecision.String(string(Shadow)))
-		return nil
+		return "", nil
 	}
-	err := &RouteError{Path: "UpdateWithStartWorkflow", Err: ErrUnroutedUpdateWithStart}
+	err = &RouteError{Path: "UpdateWithStartWorkflow", Err: ErrUnroutedUpdateWithStart}
+	r.metrics.decision(ctx, "UpdateWithStartWorkflow", Refused, "", "", err)
 	span.SetAttributes(
 		AttrStartPath.String("UpdateWithStartWorkflow"),
 		AttrDecision.String(string(Refused)),
 		AttrErrorType.String(errorType(err)),
 	)
 	span.SetStatus(codes.Error, err.Error())
-	return err
+	return "", err
 }
 
 // opSet is a set of update-with-start operations that does not keep them
@@ -71,12 +78,12 @@ func (i *Interceptor) checkOperation(ctx context.Context, op client.WithStartWor
 // are pointers in the SDK), through weak pointers, so a new operation at
 // the address of a collected one is never mistaken for it.
 type opSet struct {
-	mu *sync.Mutex                     // protects m
-	m  map[weak.Pointer[byte]]struct{} // pointer to the first byte of each operation
+	mu *sync.Mutex                   // protects m
+	m  map[weak.Pointer[byte]]string // pointer to the first byte of each operation → its tenant
 }
 
 func newOpSet() opSet {
-	return opSet{mu: new(sync.Mutex), m: make(map[weak.Pointer[byte]]struct{})}
+	return opSet{mu: new(sync.Mutex), m: make(map[weak.Pointer[byte]]string)}
 }
 
 // identity returns a pointer to the first byte of op's object, or nil if op
@@ -89,14 +96,14 @@ func identity(op client.WithStartWorkflowOperation) *byte {
 	return (*byte)(v.UnsafePointer())
 }
 
-func (s opSet) add(op client.WithStartWorkflowOperation) {
+func (s opSet) add(op client.WithStartWorkflowOperation, tenant string) {
 	p := identity(op)
 	if p == nil {
 		return
 	}
 	key := weak.Make(p)
 	s.mu.Lock()
-	s.m[key] = struct{}{}
+	s.m[key] = tenant
 	s.mu.Unlock()
 	runtime.AddCleanup(p, func(key weak.Pointer[byte]) {
 		s.mu.Lock()
@@ -105,17 +112,17 @@ func (s opSet) add(op client.WithStartWorkflowOperation) {
 	}, key)
 }
 
-func (s opSet) take(op client.WithStartWorkflowOperation) bool {
+func (s opSet) take(op client.WithStartWorkflowOperation) (tenant string, ok bool) {
 	p := identity(op)
 	if p == nil {
-		return false
+		return "", false
 	}
 	key := weak.Make(p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.m[key]
+	tenant, ok = s.m[key]
 	delete(s.m, key)
-	return ok
+	return tenant, ok
 }
 
 func (s opSet) len() int {

@@ -2,10 +2,10 @@ package interceptor
 
 import (
 	"context"
-	"slices"
+	"fmt"
+	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
-	"go.temporal.io/sdk/converter"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/workflow"
 
@@ -13,39 +13,39 @@ import (
 	"github.com/tqrouter/tqrouter/routing"
 )
 
-// tenantHeader is the header that carries the tenant ID from a workflow to
-// its activities.
-const tenantHeader = "tqrouter-tenant"
-
 // workflowTenantKey is the workflow.Context key of the workflow's tenant.
 type workflowTenantKey struct{}
 
-// WorkflowTenant returns the tenant of the running workflow, from its memo,
-// when the router is a worker interceptor; ok is false for a workflow
-// without one (a system job, or an unrouted start).
+// WorkflowTenant returns the tenant of the running workflow when the router
+// is a worker interceptor; ok is false for a workflow without one (a system
+// job, or an unrouted start).
 func WorkflowTenant(ctx workflow.Context) (tenant string, ok bool) {
 	tenant, _ = ctx.Value(workflowTenantKey{}).(string)
 	return tenant, tenant != ""
 }
 
 // InterceptWorkflow implements the SDK's WorkerInterceptor.
-func (i *Interceptor) InterceptWorkflow(ctx workflow.Context, next sdkinterceptor.WorkflowInboundInterceptor) sdkinterceptor.WorkflowInboundInterceptor {
-	in := &workflowInbound{root: i}
+func (r *Router) InterceptWorkflow(ctx workflow.Context, next sdkinterceptor.WorkflowInboundInterceptor) sdkinterceptor.WorkflowInboundInterceptor {
+	in := &workflowInbound{root: r}
 	in.Next = next
 	return in
 }
 
 // InterceptActivity implements the SDK's WorkerInterceptor.
-func (i *Interceptor) InterceptActivity(ctx context.Context, next sdkinterceptor.ActivityInboundInterceptor) sdkinterceptor.ActivityInboundInterceptor {
-	in := &activityInbound{}
+func (r *Router) InterceptActivity(ctx context.Context, next sdkinterceptor.ActivityInboundInterceptor) sdkinterceptor.ActivityInboundInterceptor {
+	in := &activityInbound{root: r}
 	in.Next = next
 	return in
 }
 
 type workflowInbound struct {
 	sdkinterceptor.WorkflowInboundInterceptorBase
-	root   *Interceptor
-	tenant string // from the memo, recorded in history: replay-safe
+	root *Router
+	// Read from the workflow's start (header, memo, priority, queue), all
+	// recorded in history: replay-safe.
+	tenant    string
+	tenantErr error           // why a routed workflow's tenant cannot be read
+	parent    context.Context // carries the workflow's trace, if it has one
 }
 
 func (w *workflowInbound) Init(outbound sdkinterceptor.WorkflowOutboundInterceptor) error {
@@ -54,23 +54,57 @@ func (w *workflowInbound) Init(outbound sdkinterceptor.WorkflowOutboundIntercept
 	return w.Next.Init(out)
 }
 
-// ExecuteWorkflow finds the workflow's tenant: the memo field if it has one
-// (a start of a tenant whose ID is too long to be its own fairness key, or a
-// caller's memo), else the fairness key of a workflow on a queue this
-// router routes to. Both are recorded in history, so replays see the same.
+// ExecuteWorkflow finds the workflow's tenant and trace before it runs.
 func (w *workflowInbound) ExecuteWorkflow(ctx workflow.Context, in *sdkinterceptor.ExecuteWorkflowInput) (any, error) {
+	header := sdkinterceptor.WorkflowHeader(ctx)
 	info := workflow.GetInfo(ctx)
-	if p, ok := info.Memo.GetFields()[w.root.opts.memoKey]; ok {
-		// A memo that is not a tenant ID leaves the workflow without one;
-		// its starts are then judged as if it had none.
-		w.tenant, _ = memoTenant(map[string]any{w.root.opts.memoKey: p}, w.root.opts.memoKey)
-	} else if w.root.routesTo(info.TaskQueueName) {
-		w.tenant = info.Priority.FairnessKey
-	}
+	w.tenant, w.tenantErr = w.root.workflowTenant(header, info)
+	w.parent = parentContext(header)
 	if w.tenant != "" {
 		ctx = workflow.WithValue(ctx, workflowTenantKey{}, w.tenant)
 	}
 	return w.Next.ExecuteWorkflow(ctx, in)
+}
+
+// workflowTenant reads a workflow's tenant from its start, in order: the
+// router's header (every start the router routes since it has one), the
+// memo field (a caller's memo, or a start routed before the header), and,
+// on a queue this router routes to, the fairness key when it is the ID
+// itself. A workflow on a routed queue of a tenant-scoped kind whose tenant
+// none of them gives has an error instead: its tenant-scoped starts are
+// refused with it rather than left on the legacy queue.
+func (r *Router) workflowTenant(header map[string]*commonpb.Payload, info *workflow.Info) (string, error) {
+	tenant, ok, herr := r.headerTenant(header)
+	if ok && herr == nil {
+		return tenant, nil
+	}
+	var merr error
+	if p, ok := info.Memo.GetFields()[r.opts.memoKey]; ok {
+		if tenant, merr = r.payloadTenant(p, fmt.Sprintf("memo field %q", r.opts.memoKey)); merr == nil && tenant != "" {
+			return tenant, nil
+		}
+	}
+	dest, routed := routing.ParseTaskQueue(r.table.Config().Prefix, info.TaskQueueName)
+	if !routed || !dest.Kind.TenantScoped() {
+		return "", nil // a job, or a workflow started before the rollout
+	}
+	if key := info.Priority.FairnessKey; key != "" && key == routing.FairnessKey(key) && !isDerivedKey(key) {
+		return key, nil
+	}
+	cause := "no tenant header, memo field or fairness key"
+	switch {
+	case herr != nil:
+		cause = herr.Error()
+	case merr != nil:
+		cause = merr.Error()
+	}
+	return "", fmt.Errorf("%w: the workflow runs on routed queue %q but its tenant cannot be read (%s)", ErrMissingTenant, info.TaskQueueName, cause)
+}
+
+// isDerivedKey reports whether a fairness key is the derived key of an ID
+// too long to be its own: it names the tenant only through a hash.
+func isDerivedKey(key string) bool {
+	return len(key) == routing.MaxFairnessKeyLen && strings.HasPrefix(key, "sha256:")
 }
 
 type workflowOutbound struct {
@@ -79,13 +113,31 @@ type workflowOutbound struct {
 }
 
 // routeCtx is the context of a start made by workflow code: it carries the
-// workflow's tenant as if it had been set with WithTenant.
+// workflow's tenant as if it had been set with WithTenant, and the
+// workflow's trace, if it has one, so that the router's spans join it.
 func (w *workflowOutbound) routeCtx() context.Context {
-	ctx := context.Background()
+	ctx := w.in.parent
 	if w.in.tenant != "" {
 		ctx = WithTenant(ctx, w.in.tenant)
 	}
 	return ctx
+}
+
+// routeInWorkflow routes a start made by workflow code. It is recorded
+// (span, metrics) the first time only, not on replay.
+func (w *workflowOutbound) routeInWorkflow(ctx workflow.Context, s start) (outcome, error) {
+	s.inWorkflow = true
+	s.untraced = workflow.IsReplaying(ctx)
+	s.tenantErr = w.in.tenantErr
+	return w.in.root.route(w.routeCtx(), s)
+}
+
+// header writes the workflow's tenant, and its trace, into the header of a
+// start made by workflow code.
+func (w *workflowOutbound) header(ctx workflow.Context) error {
+	header := sdkinterceptor.WorkflowHeader(ctx)
+	injectParent(w.in.parent, header)
+	return w.in.root.setTenantHeader(header, w.in.tenant)
 }
 
 func (w *workflowOutbound) ExecuteChildWorkflow(ctx workflow.Context, childWorkflowType string, args ...any) workflow.ChildWorkflowFuture {
@@ -98,24 +150,19 @@ func (w *workflowOutbound) ExecuteChildWorkflow(ctx workflow.Context, childWorkf
 	if priority.FairnessWeight == 0 {
 		priority.FairnessWeight = workflow.GetInfo(ctx).Priority.FairnessWeight // the parent's weight
 	}
-	out, err := w.in.root.routeInWorkflow(ctx, w.routeCtx(), start{
+	out, err := w.routeInWorkflow(ctx, start{
 		path: "ExecuteChildWorkflow", workflowType: childWorkflowType, taskQueue: queue,
-		memo: opts.Memo, priority: priority, inWorkflow: true,
+		memo: opts.Memo, priority: priority,
 	})
+	if err == nil {
+		err = w.header(ctx)
+	}
 	if err != nil {
 		return refusedChild(ctx, err)
 	}
-	switch {
-	case out.decision == Routed:
+	if out.rerouted() {
 		out.apply(&opts.TaskQueue, &opts.Priority, &opts.Memo)
 		ctx = workflow.WithChildOptions(ctx, opts)
-	case out.decision == Passthrough && w.in.tenant != "":
-		// A child left on its queue (say, inheriting the parent's routed
-		// queue) still belongs to the parent's tenant.
-		if memo := w.in.root.memoWithTenant(opts.Memo, w.in.tenant, routing.FairnessKey(w.in.tenant)); memo != nil {
-			opts.Memo = memo
-			ctx = workflow.WithChildOptions(ctx, opts)
-		}
 	}
 	return w.Next.ExecuteChildWorkflow(ctx, childWorkflowType, args...)
 }
@@ -139,10 +186,10 @@ func (w *workflowOutbound) NewContinueAsNewErrorWithOptions(ctx workflow.Context
 // routeContinueAsNew keeps a continue-as-new off the legacy queue: a run on
 // a routed queue continues there by default, but code that names the legacy
 // queue (workflow.WithWorkflowTaskQueue) is routed like a start. Memo and
-// priority carry over to the new run. The SDK (v1.51) cannot set a
-// continue-as-new's priority, so a run started before the rollout (with no
-// fairness key) continues on its tenant's shard without one; its tenant
-// still travels in its memo.
+// priority carry over to the new run, and the router's header is written
+// again. The SDK (v1.51) cannot set a continue-as-new's priority, so a run
+// started before the rollout (with no fairness key) continues on its
+// tenant's shard without one.
 func (w *workflowOutbound) routeContinueAsNew(ctx workflow.Context, wfn any) (workflow.Context, error) {
 	queue := workflow.GetChildWorkflowOptions(ctx).TaskQueue
 	if queue == "" {
@@ -154,14 +201,17 @@ func (w *workflowOutbound) routeContinueAsNew(ctx workflow.Context, wfn any) (wo
 	} else if name, err := registry.TypeName(wfn); err == nil {
 		workflowType = name
 	}
-	out, err := w.in.root.routeInWorkflow(ctx, w.routeCtx(), start{
+	out, err := w.routeInWorkflow(ctx, start{
 		path: "ContinueAsNew", workflowType: workflowType, taskQueue: queue,
-		priority: workflow.GetInfo(ctx).Priority, inWorkflow: true,
+		priority: workflow.GetInfo(ctx).Priority,
 	})
+	if err == nil {
+		err = w.header(ctx)
+	}
 	if err != nil {
 		return ctx, err
 	}
-	if out.decision == Routed {
+	if out.rerouted() {
 		ctx = workflow.WithWorkflowTaskQueue(ctx, out.taskQueue)
 	}
 	return ctx, nil
@@ -169,12 +219,16 @@ func (w *workflowOutbound) routeContinueAsNew(ctx workflow.Context, wfn any) (wo
 
 func (w *workflowOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
 	ctx = w.routeActivity(ctx, activityType)
-	setTenantHeader(sdkinterceptor.WorkflowHeader(ctx), w.in.tenant)
+	if err := w.in.root.setTenantHeader(sdkinterceptor.WorkflowHeader(ctx), w.in.tenant); err != nil {
+		return failedFuture(ctx, err)
+	}
 	return w.Next.ExecuteActivity(ctx, activityType, args...)
 }
 
 func (w *workflowOutbound) ExecuteLocalActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
-	setTenantHeader(sdkinterceptor.WorkflowHeader(ctx), w.in.tenant)
+	if err := w.in.root.setTenantHeader(sdkinterceptor.WorkflowHeader(ctx), w.in.tenant); err != nil {
+		return failedFuture(ctx, err)
+	}
 	return w.Next.ExecuteLocalActivity(ctx, activityType, args...)
 }
 
@@ -184,85 +238,62 @@ func (w *workflowOutbound) ExecuteLocalActivity(ctx workflow.Context, activityTy
 // whose workers have its activities; the server gives a queued activity
 // task the workflow's fairness key. A workflow still on the legacy queue
 // leaves its activities there. The decision depends on the history only,
-// so replay makes the same one.
+// so replay makes the same one; it is recorded the first time only.
 func (w *workflowOutbound) routeActivity(ctx workflow.Context, activityType string) workflow.Context {
 	opts := workflow.GetActivityOptions(ctx)
-	i := w.in.root
-	if opts.TaskQueue == "" || !slices.Contains(i.opts.legacyQueues, opts.TaskQueue) {
+	r := w.in.root
+	if opts.TaskQueue == "" || !r.isLegacy(opts.TaskQueue) {
 		return ctx
 	}
 	own := workflow.GetInfo(ctx).TaskQueueName
-	decision, reason := Routed, reasonWorkflowQueue
-	if !i.routesTo(own) {
-		decision, reason, own = Passthrough, reasonWorkflowOnLegacy, ""
-	}
-	if i.opts.shadow {
-		decision = Shadow
+	v := verdict{out: outcome{decision: Routed}, tenant: w.in.tenant, reason: reasonWorkflowQueue}
+	dest, routed := routing.ParseTaskQueue(r.table.Config().Prefix, own)
+	if routed {
+		v.route = routing.Route{Kind: dest.Kind, Role: dest.Role, Shard: dest.Index, TaskQueue: own}
+	} else {
+		v.out.decision, v.reason = Passthrough, reasonWorkflowOnLegacy
 	}
 	if !workflow.IsReplaying(ctx) {
-		_, span := i.tracer.Start(w.routeCtx(), i.spanName(activityType, true, true), i.spanOpts...)
-		if span.IsRecording() {
-			s := start{path: "ExecuteActivity", workflowType: activityType, taskQueue: opts.TaskQueue, activity: true}
-			r := routing.Route{TaskQueue: own, Shard: -1}
-			if kind, shard, ok := routing.ParseTaskQueue(i.table.Config().Prefix, own); ok {
-				r.Kind, r.Shard = kind, shard
-			}
-			i.annotate(span, s, decision, r, w.in.tenant, reason, nil)
+		d := v.out.decision
+		if r.opts.shadow {
+			d = Shadow
 		}
+		sctx, span := r.tracer.Start(w.routeCtx(), r.spanName(activityType, true, true), r.spanOpts...)
+		r.record(sctx, span, start{path: "ExecuteActivity", workflowType: activityType, taskQueue: opts.TaskQueue, activity: true}, d, v, nil)
 		span.End()
 	}
-	if decision != Routed {
+	if !routed || r.opts.shadow {
 		return ctx
 	}
 	opts.TaskQueue = own
 	return workflow.WithActivityOptions(ctx, opts)
 }
 
-// setTenantHeader writes tenant into the header of an activity start.
-func setTenantHeader(header map[string]*commonpb.Payload, tenant string) {
-	if tenant == "" || header == nil {
-		return
-	}
-	if p, err := converter.GetDefaultDataConverter().ToPayload(tenant); err == nil {
-		header[tenantHeader] = p
-	}
-}
-
 type activityInbound struct {
 	sdkinterceptor.ActivityInboundInterceptorBase
+	root *Router
 }
 
 // ExecuteActivity puts the workflow's tenant into the activity's context, so
 // that TenantFromContext works there and workflows the activity starts are
 // routed for the same tenant.
 func (a *activityInbound) ExecuteActivity(ctx context.Context, in *sdkinterceptor.ExecuteActivityInput) (any, error) {
-	if p, ok := sdkinterceptor.Header(ctx)[tenantHeader]; ok {
-		if tenant, err := payloadString(p); err == nil && tenant != "" {
-			ctx = WithTenant(ctx, tenant)
-		}
+	if tenant, ok, err := a.root.headerTenant(sdkinterceptor.Header(ctx)); ok && err == nil && tenant != "" {
+		ctx = WithTenant(ctx, tenant)
 	}
 	return a.Next.ExecuteActivity(ctx, in)
-}
-
-func payloadString(p *commonpb.Payload) (string, error) {
-	var s string
-	err := converter.GetDefaultDataConverter().FromPayload(p, &s)
-	return s, err
-}
-
-// routeInWorkflow routes a start made by workflow code. Its span is
-// recorded the first time only, not on replay.
-func (i *Interceptor) routeInWorkflow(wctx workflow.Context, ctx context.Context, s start) (outcome, error) {
-	s.untraced = workflow.IsReplaying(wctx)
-	return i.route(ctx, s)
 }
 
 // refusedChild is the future of a child workflow the router refused: it is
 // ready at once with the refusal, and nothing was sent to the server.
 func refusedChild(ctx workflow.Context, err error) workflow.ChildWorkflowFuture {
+	return failedChild{Future: failedFuture(ctx, err)}
+}
+
+func failedFuture(ctx workflow.Context, err error) workflow.Future {
 	f, set := workflow.NewFuture(ctx)
 	set.SetError(err)
-	return failedChild{Future: f}
+	return f
 }
 
 type failedChild struct {

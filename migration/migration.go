@@ -64,7 +64,7 @@ func PreviewReshard(tenants []string, fromShards, toShards int) Preview {
 func Retired(current *routing.Table, kinds []routing.QueueKind, legacy []string, previous ...routing.Config) ([]string, error) {
 	live := map[string]bool{}
 	for _, k := range kinds {
-		names, err := current.Queues(k)
+		names, err := current.PollQueues(k)
 		if err != nil {
 			return nil, err
 		}
@@ -87,7 +87,7 @@ func Retired(current *routing.Table, kinds []routing.QueueKind, legacy []string,
 			return nil, err
 		}
 		for _, k := range kinds {
-			names, err := old.Queues(k)
+			names, err := old.PollQueues(k)
 			if err != nil {
 				return nil, err
 			}
@@ -126,7 +126,7 @@ func Status(ctx context.Context, c client.Client, namespace string, queues []str
 	out := make([]QueueStatus, 0, len(queues))
 	for _, q := range queues {
 		if q == "" || strings.ContainsAny(q, `'"\`) {
-			return nil, fmt.Errorf("migration: queue name %q cannot be queried", q)
+			return nil, fmt.Errorf("tqrouter: queue name %q cannot be queried", q)
 		}
 		st := QueueStatus{Queue: q}
 		count, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
@@ -134,7 +134,7 @@ func Status(ctx context.Context, c client.Client, namespace string, queues []str
 			Query:     fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus = 'Running'", q),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("migration: counting workflows on %q: %w", q, err)
+			return nil, fmt.Errorf("tqrouter: counting workflows on %q: %w", q, err)
 		}
 		st.OpenWorkflows = count.GetCount()
 		pollers := map[string]bool{}
@@ -146,7 +146,7 @@ func Status(ctx context.Context, c client.Client, namespace string, queues []str
 				ReportStats:   true,
 			})
 			if err != nil {
-				return nil, fmt.Errorf("migration: describing %q: %w", q, err)
+				return nil, fmt.Errorf("tqrouter: describing %q: %w", q, err)
 			}
 			st.Backlog += resp.GetStats().GetApproximateBacklogCount()
 			for _, p := range resp.GetPollers() {

@@ -1,0 +1,237 @@
+package interceptor
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/tqrouter/tqrouter/routing"
+)
+
+// Defaults of [HotTenants].
+const (
+	DefaultHotWindow     = 10 * time.Second
+	DefaultHotEnter      = 10
+	DefaultHotShare      = 0.5
+	DefaultHotMaxTenants = 10000
+)
+
+// HotTenants says when the router isolates a tenant whose starts flood. The
+// router counts each tenant's starts of each kind, every start counting 1
+// when it is made and decaying by a factor e every Window (so a burst of n
+// starts counts n, and a steady rate of r starts a second counts about r
+// times Window). A tenant becomes hot when its count reaches Enter and is
+// at least Share of its shard queue's count (all tenants of the shard, its
+// own starts included), and it stays hot until its count falls below Exit
+// or below Share/2 of its shard's: the gap is the hysteresis that keeps a
+// tenant from flapping. The new starts of a hot tenant go to an overflow
+// queue of their kind (see [routing.Table.HotRoute]), so its shard-mates
+// are not queued behind its flood; starts already queued stay where they
+// are. A tenant that is hot costs nothing: the overflow queues are polled by
+// the same workers and share their budget, and tenants on them are ordered
+// by fairness.
+//
+// The counts live in the client process: each process decides on its own.
+// In a fleet of N processes that each see 1/N of a tenant's starts, a
+// tenant is hot when its starts through one process reach Enter, so set
+// Enter per process (the fleet-wide threshold divided by N) when the load
+// is spread evenly. Processes may disagree for a while about a tenant near
+// the threshold; a tenant's starts then go to both its shard and its
+// overflow queue, both polled, and nothing is lost. Starts made by
+// workflow code (children, continue-as-new, activities) never consult the
+// counts: they depend on history only, so replays make the same decision.
+type HotTenants struct {
+	// Window is the time constant of the counts; default
+	// [DefaultHotWindow].
+	Window time.Duration
+	// Enter is the count at which a tenant becomes hot; default
+	// [DefaultHotEnter].
+	Enter float64
+	// Exit is the count below which a hot tenant cools down; default
+	// Enter/4. It must be below Enter.
+	Exit float64
+	// Share is the least share of its shard's count a tenant must have to
+	// become hot, from 0 to 1; default [DefaultHotShare]. A tenant that is
+	// one of many busy tenants of a busy shard is not a flood.
+	Share float64
+	// MaxTenants bounds how many tenants are counted at once (default
+	// [DefaultHotMaxTenants]); tenants that have made no start for a few
+	// windows are forgotten, and while the bound is reached new tenants are
+	// not counted (never hot).
+	MaxTenants int
+
+	disabled bool
+}
+
+func (h HotTenants) withDefaults() HotTenants {
+	if h.Window == 0 {
+		h.Window = DefaultHotWindow
+	}
+	if h.Enter == 0 {
+		h.Enter = DefaultHotEnter
+	}
+	if h.Exit == 0 {
+		h.Exit = h.Enter / 4
+	}
+	if h.Share == 0 {
+		h.Share = DefaultHotShare
+	}
+	if h.MaxTenants == 0 {
+		h.MaxTenants = DefaultHotMaxTenants
+	}
+	return h
+}
+
+func (h HotTenants) validate() error {
+	if h.disabled {
+		return nil
+	}
+	d := h.withDefaults()
+	switch {
+	case d.Window < 0:
+		return fmt.Errorf("%w: hot tenants: negative window", routing.ErrInvalidConfig)
+	case !(d.Enter >= 1) || math.IsInf(d.Enter, 0):
+		return fmt.Errorf("%w: hot tenants: enter must be a count of at least 1", routing.ErrInvalidConfig)
+	case !(d.Exit > 0 && d.Exit < d.Enter):
+		return fmt.Errorf("%w: hot tenants: exit must be above 0 and below enter", routing.ErrInvalidConfig)
+	case !(d.Share >= 0 && d.Share <= 1):
+		return fmt.Errorf("%w: hot tenants: share must be from 0 to 1", routing.ErrInvalidConfig)
+	case d.MaxTenants < 0:
+		return fmt.Errorf("%w: hot tenants: negative max tenants", routing.ErrInvalidConfig)
+	}
+	return nil
+}
+
+// detector keeps the decayed start counts of tenants and shards.
+type detector struct {
+	cfg HotTenants
+	now func() time.Time
+
+	mu        sync.Mutex // protects the fields below
+	tenants   map[hotKey]*count
+	shards    map[shardKey]*count
+	hot       int       // tenants hot now
+	lastSweep time.Time // when cooled and idle tenants were last swept
+}
+
+type hotKey struct {
+	kind   routing.QueueKind
+	tenant string
+}
+
+type shardKey struct {
+	kind  routing.QueueKind
+	shard int
+}
+
+// count is a decayed count of starts.
+type count struct {
+	v   float64
+	at  time.Time
+	hot bool
+}
+
+// at returns the count's value at now.
+func (c *count) valueAt(now time.Time, window time.Duration) float64 {
+	if dt := now.Sub(c.at); dt > 0 {
+		return c.v * math.Exp(-float64(dt)/float64(window))
+	}
+	return c.v
+}
+
+func (c *count) add(now time.Time, window time.Duration) float64 {
+	c.v, c.at = c.valueAt(now, window)+1, now
+	return c.v
+}
+
+// change is a tenant's change of state at one start.
+type change int
+
+const (
+	unchanged change = iota
+	becameHot
+	cooledDown
+)
+
+// cooled is a tenant that cooled down during a sweep.
+type cooled struct {
+	kind   routing.QueueKind
+	tenant string
+}
+
+func newDetector(cfg HotTenants, now func() time.Time) *detector {
+	if now == nil {
+		now = time.Now
+	}
+	return &detector{cfg: cfg.withDefaults(), now: now, tenants: map[hotKey]*count{}, shards: map[shardKey]*count{}}
+}
+
+// observe counts one start of tenant, whose home is shard of kind, and says
+// whether the tenant is hot now, how its state changed, and which other
+// tenants cooled down in a sweep this start triggered.
+func (d *detector) observe(kind routing.QueueKind, shard int, tenant string) (hot bool, ch change, swept []cooled) {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now.Sub(d.lastSweep) >= d.cfg.Window/10 {
+		swept = d.sweep(now)
+	}
+	sk := shardKey{kind, shard}
+	sc := d.shards[sk]
+	if sc == nil {
+		sc = &count{}
+		d.shards[sk] = sc
+	}
+	shardCount := sc.add(now, d.cfg.Window)
+	tk := hotKey{kind, tenant}
+	tc := d.tenants[tk]
+	if tc == nil {
+		if len(d.tenants) >= d.cfg.MaxTenants {
+			return false, unchanged, swept
+		}
+		tc = &count{}
+		d.tenants[tk] = tc
+	}
+	v := tc.add(now, d.cfg.Window)
+	switch {
+	case !tc.hot && v >= d.cfg.Enter && v >= d.cfg.Share*shardCount:
+		tc.hot, ch = true, becameHot
+		d.hot++
+	case tc.hot && (v < d.cfg.Exit || v < d.cfg.Share/2*shardCount):
+		tc.hot, ch = false, cooledDown
+		d.hot--
+	}
+	return tc.hot, ch, swept
+}
+
+// sweep cools down hot tenants whose count fell below Exit and forgets
+// tenants and shards whose count decayed below one hundredth of a start.
+func (d *detector) sweep(now time.Time) []cooled {
+	d.lastSweep = now
+	var out []cooled
+	for k, c := range d.tenants {
+		v := c.valueAt(now, d.cfg.Window)
+		if c.hot && v < d.cfg.Exit {
+			c.hot = false
+			d.hot--
+			out = append(out, cooled{k.kind, k.tenant})
+		}
+		if !c.hot && v < 0.01 {
+			delete(d.tenants, k)
+		}
+	}
+	for k, c := range d.shards {
+		if c.valueAt(now, d.cfg.Window) < 0.01 {
+			delete(d.shards, k)
+		}
+	}
+	return out
+}
+
+// active returns the number of hot tenants.
+func (d *detector) active() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.hot
+}
