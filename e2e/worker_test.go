@@ -8,6 +8,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
@@ -35,8 +36,15 @@ func childStarted(t *testing.T, h *historypb.History) string {
 // worker would after a restart.
 func replay(t *testing.T, router *interceptor.Router, histories ...*historypb.History) {
 	t.Helper()
+	replayWith(t, nil, router, histories...)
+}
+
+// replayWith is replay with the workers' data converter (nil: the default).
+func replayWith(t *testing.T, dc converter.DataConverter, router *interceptor.Router, histories ...*historypb.History) {
+	t.Helper()
 	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
-		Interceptors: []sdkinterceptor.WorkerInterceptor{router},
+		Interceptors:  []sdkinterceptor.WorkerInterceptor{router},
+		DataConverter: dc,
 	})
 	require.NoError(t, err)
 	saasapp.RegisterWorkflows(replayer)

@@ -174,43 +174,51 @@ func (d *detector) observe(kind routing.QueueKind, shard int, tenant string) (ho
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if now.Sub(d.lastSweep) >= d.cfg.Window/10 {
-		swept = d.sweep(now)
-	}
 	sk := shardKey{kind, shard}
 	sc := d.shards[sk]
 	if sc == nil {
 		sc = &count{}
 		d.shards[sk] = sc
 	}
+	shardBefore := sc.valueAt(now, d.cfg.Window)
 	shardCount := sc.add(now, d.cfg.Window)
 	tk := hotKey{kind, tenant}
+	if now.Sub(d.lastSweep) >= d.cfg.Window/10 {
+		swept = d.sweep(now, tk) // first, to make room; this tenant is judged below
+	}
 	tc := d.tenants[tk]
-	if tc == nil {
-		if len(d.tenants) >= d.cfg.MaxTenants {
-			return false, unchanged, swept
-		}
+	if tc == nil && len(d.tenants) < d.cfg.MaxTenants {
 		tc = &count{}
 		d.tenants[tk] = tc
 	}
-	v := tc.add(now, d.cfg.Window)
-	switch {
-	case !tc.hot && v >= d.cfg.Enter && v >= d.cfg.Share*shardCount:
-		tc.hot, ch = true, becameHot
-		d.hot++
-	case tc.hot && (v < d.cfg.Exit || v < d.cfg.Share/2*shardCount):
-		tc.hot, ch = false, cooledDown
-		d.hot--
+	if tc != nil {
+		// A tenant enters on its count with this start, and leaves on
+		// its count before it, as the sweep judges an idle tenant.
+		before := tc.valueAt(now, d.cfg.Window)
+		v := tc.add(now, d.cfg.Window)
+		switch {
+		case !tc.hot && v >= d.cfg.Enter && v >= d.cfg.Share*shardCount:
+			tc.hot, ch = true, becameHot
+			d.hot++
+		case tc.hot && (before < d.cfg.Exit || before < d.cfg.Share/2*shardBefore):
+			tc.hot, ch = false, cooledDown
+			d.hot--
+		}
+		hot = tc.hot
 	}
-	return tc.hot, ch, swept
+	return hot, ch, swept
 }
 
 // sweep cools down hot tenants whose count fell below Exit and forgets
-// tenants and shards whose count decayed below one hundredth of a start.
-func (d *detector) sweep(now time.Time) []cooled {
+// tenants and shards whose count decayed below one hundredth of a start;
+// it leaves skip alone.
+func (d *detector) sweep(now time.Time, skip hotKey) []cooled {
 	d.lastSweep = now
 	var out []cooled
 	for k, c := range d.tenants {
+		if k == skip {
+			continue
+		}
 		v := c.valueAt(now, d.cfg.Window)
 		if c.hot && v < d.cfg.Exit {
 			c.hot = false
