@@ -3,12 +3,15 @@ package interceptor
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/client"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/tqrouter/tqrouter/registry"
 	"github.com/tqrouter/tqrouter/routing"
@@ -113,6 +116,45 @@ func FuzzMemoPayload(f *testing.F) {
 		tenant := next.execute.Options.Priority.FairnessKey
 		if routing.ValidateTenant(tenant) != nil && len(tenant) <= routing.MaxFairnessKeyLen {
 			t.Fatalf("routed an invalid tenant %q", tenant)
+		}
+	})
+}
+
+// FuzzWorkflowTenant feeds a workflow's start as a worker sees it (header
+// payload, memo payload, queue, fairness key), all outside input: the router
+// must never panic, must read the header first, and must never leave a
+// workflow on a routed tenant queue without either a tenant or an error.
+func FuzzWorkflowTenant(f *testing.F) {
+	f.Add([]byte(`"acme"`), "json/plain", []byte(`"acme"`), "json/plain", "saas.tenant.03", "acme")
+	f.Add([]byte(`x`), "binary/encrypted", []byte(`y`), "binary/encrypted", "saas.tenant.03", "sha256:0123")
+	f.Add([]byte{}, "", []byte(`42`), "json/plain", "main-queue", "")
+	f.Add([]byte{}, "", []byte{}, "", "saas.jobs.00", "")
+	f.Add([]byte{}, "", []byte{}, "", "saas.tenant.overflow-00", "sha256:"+strings.Repeat("a", 57))
+	f.Fuzz(func(t *testing.T, header []byte, headerEnc string, memo []byte, memoEnc, queue, key string) {
+		router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: 7}, WithoutHotTenants())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := map[string]*commonpb.Payload{}
+		if headerEnc != "" {
+			h[tenantHeader] = &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte(headerEnc)}, Data: header}
+		}
+		info := &workflow.Info{TaskQueueName: queue, Priority: temporal.Priority{FairnessKey: key}}
+		if memoEnc != "" {
+			info.Memo = &commonpb.Memo{Fields: map[string]*commonpb.Payload{DefaultMemoKey: {Metadata: map[string][]byte{"encoding": []byte(memoEnc)}, Data: memo}}}
+		}
+		tenant, err := router.workflowTenant(h, info)
+		if err != nil {
+			if tenant != "" || !errors.Is(err, ErrMissingTenant) {
+				t.Fatalf("tenant %q with error %v", tenant, err)
+			}
+			return
+		}
+		if want, ok, herr := router.headerTenant(h); ok && herr == nil && tenant != want {
+			t.Fatalf("header says %q, got %q", want, tenant)
+		}
+		if d, routed := routing.ParseTaskQueue("saas", queue); routed && d.Kind.TenantScoped() && tenant == "" {
+			t.Fatalf("a workflow on routed queue %q has neither tenant nor error", queue)
 		}
 	})
 }
