@@ -1,7 +1,7 @@
-// Package interceptor routes Temporal workflow starts to per-tenant shard
-// task queues and tags them with Temporal's fairness priority.
+// Package interceptor routes Temporal workflow starts to per-tenant task
+// queues and tags them with Temporal's fairness priority.
 //
-// [New] returns an [*Interceptor] that plugs into client.Options.Interceptors;
+// [New] returns a [*Router] that plugs into client.Options.Interceptors;
 // call sites keep naming their legacy queue ("main-queue") and are routed
 // transparently:
 //
@@ -33,30 +33,58 @@
 // its task queue is a legacy queue (see [WithLegacyQueues]). A start on any
 // other queue was routed on purpose and is left alone, and so is a type that
 // is not registered (see [WithRefuseUnregistered]). Tenant-scoped kinds go to
-// the tenant's shard with the tenant's fairness key; [routing.Jobs] goes to
-// shard 00 with no fairness key.
+// the tenant's shard (or pinned) queue with the tenant's fairness key;
+// [routing.Jobs] goes to shard 00 with no fairness key. Where each start can
+// go, and which queues workers must poll, is the [routing] package's answer.
 //
 // Every client start path is covered: ExecuteWorkflow,
 // SignalWithStartWorkflow, CreateSchedule with a workflow action,
 // update-with-start, whose operation must be made with
-// [Interceptor.NewWithStartWorkflowOperation] because the SDK hides its
-// options from interceptors, and standalone activities (ExecuteActivity),
-// routed by the kind their activity type has in the registry
-// ([registry.Registry.RegisterActivity]). A start that cannot be routed is refused with a
-// [*RouteError] before anything reaches the server.
+// [Router.NewWithStartWorkflowOperation] because the SDK hides its options
+// from interceptors, and standalone activities (ExecuteActivity), routed by
+// the kind their activity type has in the registry
+// ([registry.Registry.RegisterActivity]). A start that cannot be routed is
+// refused with a [*RouteError] before anything reaches the server.
+//
+// # Hot tenants
+//
+// A tenant whose starts flood its shard is isolated: once it is hot (see
+// [HotTenants]) its new starts go to an overflow queue of their kind,
+// polled by the same workers, so that the other tenants of its shard are
+// not queued behind its flood. It is on by default ([WithoutHotTenants]
+// turns it off). Each client process counts on its own, and starts made by
+// workflow code never consult the counts, so replays decide the same.
 //
 // # Workers
 //
-// The Interceptor is also a worker interceptor, and the SDK applies a
-// client's interceptors to the workers made from that client. On workers it
-// routes child workflows and continue-as-new started on a legacy queue for
-// the workflow's tenant, moves activities that name a legacy queue to the
-// workflow's own (routed) queue, and gives activities the tenant in their context
-// ([TenantFromContext]) and workflow code through [WorkflowTenant]. The
-// tenant travels as the workflow's fairness key (and in the memo when the ID
-// is too long to be one), which the server records in history: replays see
-// the same tenant.
+// The Router is also a worker interceptor, and the SDK applies a client's
+// interceptors to the workers made from that client. On workers it routes
+// child workflows and continue-as-new started on a legacy queue for the
+// workflow's tenant, moves activities that name a legacy queue to the
+// workflow's own (routed) queue, and gives activities the tenant in their
+// context ([TenantFromContext]) and workflow code through
+// [WorkflowTenant].
+//
+// The tenant travels in the router's header ("tqrouter-tenant"), written at
+// every start it routes and recorded in history, so replays read the same;
+// workflows started before the header existed are read from their memo
+// field or fairness key. The header is plain JSON, as the fairness key is,
+// unless [WithDataConverter] gives the converter (and codec) to encode it
+// with. A workflow on a routed queue whose tenant cannot be read refuses
+// its tenant-scoped child starts with [ErrMissingTenant] and the cause,
+// rather than leave them on the legacy queue.
+//
+// # Observability
+//
+// Every decision is a span named "RouteWorkflow:<type>" (or
+// "RouteActivity:<type>") with the tqrouter.* attributes, and is counted
+// in the metric [MetricDecisions]; hot tenants are counted in
+// [MetricIsolations] and [MetricHotTenants] and logged (see [WithLogger]).
+// No metric attribute is a tenant ID; spans and logs carry a pseudonym of
+// the tenant (see [WithTenantHashKey], [WithTenantInTraces]). Worker-side
+// spans join the trace of the start that routed the workflow.
 //
 // Priority and fairness are experimental features of the Temporal server:
-// fairness needs matching.enableFairness on the server.
+// fairness needs matching.enableFairness on the server, and orders tasks
+// only within one task queue partition (see the README on partitions).
 package interceptor
