@@ -182,7 +182,7 @@ func printFlags(fs *flag.FlagSet) {
 	})
 }
 
-// parse parses args. --help prints the usage to stdout and returns
+// parse parses args, flags and arguments in any order. --help prints the usage to stdout and returns
 // flag.ErrHelp (exit status 0); any other problem is a usage error, which
 // the flag package has printed with the usage to stderr.
 func parse(fs *flag.FlagSet, s streams, args []string) error {
@@ -196,9 +196,22 @@ func parse(fs *flag.FlagSet, s streams, args []string) error {
 			return flag.ErrHelp
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		return &codeError{code: exitUsage}
+	// Flags may follow arguments, as in the Temporal CLI; "--" ends them.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return &codeError{code: exitUsage}
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" || len(rest) == 0 {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
+	// Leave the arguments where fs.Args finds them.
+	_ = fs.Parse(append([]string{"--"}, positional...))
 	return nil
 }
 

@@ -54,12 +54,12 @@ func runWeights(ctx context.Context, c *command, s streams, args []string) error
 			return runWeightsShow(ctx, c, s, args[1:])
 		}
 	}
-	fs := newFlagSet(c, s)
-	if err := parse(fs, s, args); err != nil {
-		return err
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return runWeightsApply(ctx, c, s, args) // its flags are show's and more
+		}
 	}
-	fs.Usage()
-	return usageError(errors.New(`weights needs "apply FILE" or "show"`))
+	return usageError(errors.New(`weights needs "apply FILE" or "show"; see tqrouter weights --help`))
 }
 
 // weightsFlags are the flags of both weights subcommands.
