@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tqrouter/tqrouter/internal/devserver"
@@ -54,8 +55,12 @@ type result struct {
 }
 
 // tqrouter runs the command with args and stdin, as a user would.
-func tqrouter(t *testing.T, stdin string, args ...string) result {
+func tqrouter(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
+	return runArgs(stdin, args...)
+}
+
+func runArgs(stdin string, args ...string) result {
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -68,6 +73,14 @@ func tqrouterJSON(t *testing.T, v any, stdin string, args ...string) result {
 	t.Helper()
 	r := tqrouter(t, stdin, append(args, "--output", "json")...)
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), v), "stdout: %s\nstderr: %s", r.stdout, r.stderr)
+	return r
+}
+
+// collectJSON is tqrouterJSON inside require.EventuallyWithT, whose
+// condition runs on another goroutine and must not stop the test.
+func collectJSON(ct *assert.CollectT, v any, args ...string) result {
+	r := runArgs("", append(args, "--output", "json")...)
+	assert.NoError(ct, json.Unmarshal([]byte(r.stdout), v), "stdout: %s\nstderr: %s", r.stdout, r.stderr)
 	return r
 }
 
