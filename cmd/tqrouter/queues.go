@@ -100,7 +100,7 @@ var dynamicConfigKeys = []struct {
 // server's file-based dynamic config) that the routed queues need, one
 // entry per queue constrained by namespace and task queue name.
 func writeDynamicConfig(w io.Writer, rf routingFlags, namespace string, queues []ops.Queue) error {
-	fmt.Fprintf(w, "# tqrouter queues --prefix %s --shards %d: %d routed queues in namespace %q.\n", rf.prefix, rf.shards, len(queues), namespace)
+	fmt.Fprintf(w, "# tqrouter queues --prefix %s --shards %d, namespace %q: %d routed queues.\n", rf.prefix, rf.shards, namespace, len(queues))
 	fmt.Fprintln(w, "# One partition per queue, because fairness orders tasks only within a partition;")
 	fmt.Fprintln(w, "# fairness, because the router's fairness keys and weights are ignored without it.")
 	for _, k := range dynamicConfigKeys {
