@@ -113,15 +113,16 @@ func exitCode(stderr io.Writer, err error) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
+	code := exitError
 	var e *codeError
 	if errors.As(err, &e) {
-		if e.err != nil {
-			fmt.Fprintln(stderr, "tqrouter:", e.err)
-		}
-		return e.code
+		code, err = e.code, e.err
 	}
-	fmt.Fprintln(stderr, "tqrouter:", err)
-	return exitError
+	if err != nil {
+		// The library's errors start with the program's name already.
+		fmt.Fprintln(stderr, "tqrouter:", strings.TrimPrefix(err.Error(), "tqrouter: "))
+	}
+	return code
 }
 
 func printUsage(w io.Writer) {

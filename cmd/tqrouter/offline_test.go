@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -140,4 +141,27 @@ func TestPreview(t *testing.T) {
 	r = tqrouter(t, "acme\n bad\n", "preview", "--from", "1", "--to", "2")
 	require.Equal(t, exitUsage, r.code)
 	require.Contains(t, r.stderr, "surrounding white space")
+}
+
+// TestFlagsAndArgumentsInAnyOrder: flags may follow tenants, as in the
+// Temporal CLI, and "--" lets a tenant ID start with a dash.
+func TestFlagsAndArgumentsInAnyOrder(t *testing.T) {
+	var lines []routeLine
+	r := tqrouter(t, "", "route", "acme", "--prefix", "saas", "globex", "--output", "json", "--shards", "32", "--", "-dash", "--shards")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &lines))
+	var tenants []string
+	for _, l := range lines {
+		tenants = append(tenants, l.Tenant)
+	}
+	require.Equal(t, []string{"acme", "globex", "-dash", "--shards"}, tenants)
+	require.Equal(t, vectors.Queue(t, "acme", 32), lines[0].TaskQueue)
+}
+
+// TestErrorsNameTheProgramOnce: errors of the library, which start with
+// "tqrouter:", are not prefixed twice.
+func TestErrorsNameTheProgramOnce(t *testing.T) {
+	r := tqrouter(t, "acme 2\nacme 3\n", "weights", "apply", "--prefix", "saas", "--shards", "2", "-")
+	require.Equal(t, exitUsage, r.code)
+	require.Equal(t, "tqrouter: invalid weights file: line 2: tenant \"acme\" already on line 1\n", r.stderr)
 }
