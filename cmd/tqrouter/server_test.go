@@ -381,7 +381,7 @@ func TestStatusUntilDrained(t *testing.T) {
 		}, lines)
 	}, 30*time.Second, 500*time.Millisecond)
 	r := tqrouter(t, "", args...)
-	require.Contains(t, r.stdout, "holds work: keep its workers")
+	require.Contains(t, r.stdout, "holds work and has no poller: its tasks wait")
 	require.Contains(t, r.stdout, "1 of 3 retired queues hold work\n")
 
 	poll(t, c, legacy)

@@ -121,7 +121,10 @@ func runStatus(ctx context.Context, c *command, s streams, args []string) error 
 		fmt.Fprintln(tw, "RETIRED QUEUE\tOPEN WORKFLOWS\tBACKLOG\tPOLLERS\tSTATE")
 		for _, l := range lines {
 			state := "drained: its workers can stop"
-			if !l.Drained {
+			switch {
+			case !l.Drained && l.Pollers == 0:
+				state = "holds work and has no poller: its tasks wait"
+			case !l.Drained:
 				state = "holds work: keep its workers"
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", l.Queue, l.OpenWorkflows, l.Backlog, l.Pollers, state)

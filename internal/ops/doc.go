@@ -8,6 +8,6 @@
 // which queues a kind's workers poll; nothing builds a queue name itself.
 //
 // Fairness weight overrides and per-key rate limits rest on Temporal's task
-// queue fairness, an experimental server feature (server v1.29 and later,
-// with matching.enableFairness on).
+// queue fairness, an experimental server feature (tested with server
+// v1.32.1; matching.enableFairness must be on).
 package ops
