@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -13,10 +14,12 @@ import (
 var doctorCommand = command{
 	name:     "doctor",
 	synopsis: "check a live server: pollers, backlog and settings of every routed queue",
-	usage: `tqrouter doctor --address A [--namespace NS] --prefix P --shards N [--overflow N] [--pin TENANT=LABEL]... [--kind K]... [--output json]
+	usage: `tqrouter doctor --address A [--namespace NS] --prefix P --shards N [--overflow N] [--pin TENANT=LABEL]... [--kind K]... [--legacy Q]... [--output json]
 
 Asks the server about every queue that can receive starts (those of
-"tqrouter queues"), for workflow and activity tasks: how many pollers it saw
+"tqrouter queues", and the legacy queues named by --legacy, which still get
+starts the router leaves alone or falls back on), for workflow and activity
+tasks: how many pollers it saw
 recently, its backlog (count and age of the oldest task), its fairness weight
 overrides and per-key rate limit. Prints that table, then one line per
 finding, and exits 1 if there is any:
@@ -50,11 +53,12 @@ var notChecked = []string{
 
 func runDoctor(ctx context.Context, c *command, s streams, args []string) error {
 	var (
-		rf    routingFlags
-		sf    serverFlags
-		out   outputFlag
-		opts  ops.DoctorOptions
-		probe bool
+		rf     routingFlags
+		sf     serverFlags
+		out    outputFlag
+		opts   ops.DoctorOptions
+		probe  bool
+		legacy stringsFlag
 	)
 	fs := newFlagSet(c, s)
 	rf.register(fs, routing.Tenant, routing.Jobs)
@@ -62,6 +66,7 @@ func runDoctor(ctx context.Context, c *command, s streams, args []string) error 
 	out.register(fs)
 	fs.DurationVar(&opts.MaxBacklogAge, "max-backlog-age", 5*time.Minute, "a queue whose oldest task is older is a finding (0: no such check)")
 	fs.DurationVar(&opts.PollerWindow, "poller-window", 2*time.Minute, "a poller counts if the server saw it poll within this time")
+	fs.Var(&legacy, "legacy", "a legacy `queue` that still receives starts, checked too (repeatable)")
 	fs.BoolVar(&probe, "probe-partitions", true, "describe partitions 1 to 3 of each queue to see whether polls reach them")
 	if err := parse(fs, s, args); err != nil {
 		return err
@@ -81,6 +86,12 @@ func runDoctor(ctx context.Context, c *command, s streams, args []string) error 
 	queues, err := ops.Queues(table, kinds)
 	if err != nil {
 		return usageError(err)
+	}
+	for _, q := range legacy.list {
+		if q == "" {
+			return usageError(errors.New("--legacy needs a queue name"))
+		}
+		queues = append(queues, ops.Queue{Name: q, Role: "legacy"})
 	}
 	ctx, cancel := withTimeout(ctx, sf.timeout)
 	defer cancel()

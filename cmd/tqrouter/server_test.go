@@ -107,6 +107,12 @@ func TestDoctorNamesTheQueueWithNoWorker(t *testing.T) {
 		assert.Equal(ct, exitOK, r.code, r.stderr)
 		assert.Empty(ct, out.Findings)
 	}, 30*time.Second, 200*time.Millisecond)
+
+	// A legacy queue that still receives starts is checked when named.
+	legacy := prefix + "-main-queue"
+	r = tqrouterJSON(t, &out, "", append(args, "--legacy", legacy)...)
+	require.Equal(t, exitFinding, r.code, r.stderr)
+	require.Equal(t, []string{legacy + " activity no-pollers", legacy + " workflow no-pollers"}, findingsOf(out))
 }
 
 // TestDoctorFindsBacklogAndHalfAppliedOverrides: a queued task older than

@@ -16,9 +16,10 @@ import (
 type Queue struct {
 	// Name is the task queue name.
 	Name string `json:"queue"`
-	// Kind is the queue kind.
+	// Kind is the queue kind; empty for a legacy queue.
 	Kind routing.QueueKind `json:"kind"`
-	// Role is "shard", "overflow" or "pinned".
+	// Role is "shard", "overflow" or "pinned" ([routing.Role]), or
+	// "legacy" for a queue the router routes starts from.
 	Role string `json:"role"`
 }
 
