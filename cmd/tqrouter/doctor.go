@@ -20,8 +20,8 @@ Asks the server about every queue that can receive starts (those of
 "tqrouter queues", and the legacy queues named by --legacy, which still get
 the starts the router leaves alone or falls back on), for workflow and
 activity tasks: how many pollers it saw recently, its backlog (count and age
-of the oldest task), its fairness weight overrides and per-key rate limit. Prints that table, then one line per
-finding, and exits 1 if there is any:
+of the oldest task), its fairness weight overrides and per-key rate limit.
+Prints that table, then one line per finding, and exits 1 if there is any:
   no-pollers        a task type of a queue has no poller: its tasks wait
   backlog-age       the oldest queued task is older than --max-backlog-age
   partitions        polls reach a partition other than 0: the queue has more
