@@ -9,7 +9,7 @@
 # deadline to race. 20000 inputs take 1.5 s to 8 s per target on 2 cores.
 FUZZTIME ?= 20000x
 FUZZMINIMIZETIME ?= 500x
-FUZZ_PACKAGES := ./routing ./registry ./interceptor
+FUZZ_PACKAGES := ./routing ./registry ./interceptor ./internal/ops
 
 .PHONY: test unit fuzz demo bench
 
