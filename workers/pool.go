@@ -1,0 +1,266 @@
+package workers
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// pool is one count of a [Budget]: the rule that decides which polls may
+// go ahead.
+//
+// Every reservation is a grant in one of these states:
+//
+//	young   a poll under way for less than idleAfter: counts
+//	eager   a slot for an eager task on its way: counts
+//	aged    a poll under way for idleAfter or longer, so its queue is most
+//	        likely idle: does not count
+//	used    a task running: counts
+//
+// A poll is granted when used + young + eager < limit and its key (task
+// queue and kind) has no aged poll. An eager reservation is granted when
+// the same sum is under the limit.
+//
+// Why no queue with work starves: a waiting poll is held back only by
+// capacity or by an aged poll of its own key. An aged poll of a queue with
+// work returns that work at once, which clears the second; young polls
+// leave the count within idleAfter (they become tasks, or age), and tasks
+// end, which clears the first. Waiters are served in arrival order among
+// those not held by an aged poll, and there is at most one per poller.
+//
+// Why the running tasks stay near the limit: when a grant is made the
+// counted sum is at most the limit afterwards, and moving a young or eager
+// grant to used keeps it. Only an aged poll returning a task raises it,
+// and every key has at most as many aged polls as it had polls granted
+// before the first of them aged (a key with an aged poll gets no more).
+// Under steady load polls return tasks at once and never age.
+type pool struct {
+	limit     int
+	idleAfter time.Duration
+	clock     clock
+
+	mu      sync.Mutex // protects the fields below
+	used    int
+	eager   int
+	young   []*grant // in grant order, so by age; may hold grants no longer young
+	nYoung  int
+	aged    map[pollKey]int
+	waiters []*waiter
+	timer   func() bool // stops the pending aging timer, if any
+	timerAt time.Time
+}
+
+type pollKey struct {
+	queue string
+	kind  string
+}
+
+type grantState int
+
+const (
+	grantYoung grantState = iota
+	grantEager
+	grantAged
+	grantUsed
+	grantReleased
+)
+
+// grant is one reservation; it travels in the SDK permit's UserData.
+type grant struct {
+	key   pollKey
+	at    time.Time
+	state grantState // guarded by pool.mu
+}
+
+type waiter struct {
+	key pollKey
+	ch  chan *grant // buffered: the grant is sent under pool.mu
+}
+
+func newPool(limit int, idleAfter time.Duration, c clock) *pool {
+	return &pool{limit: limit, idleAfter: idleAfter, clock: c, aged: map[pollKey]int{}}
+}
+
+// reserve blocks until a poll for key may go ahead or ctx is done.
+func (p *pool) reserve(ctx context.Context, key pollKey) (*grant, error) {
+	w := &waiter{key: key, ch: make(chan *grant, 1)}
+	p.mu.Lock()
+	p.waiters = append(p.waiters, w)
+	p.dispatchLocked()
+	p.mu.Unlock()
+
+	select {
+	case g := <-w.ch:
+		return g, nil
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			return nil, ctx.Err()
+		}
+	}
+	// Granted as ctx ended: give it back.
+	p.releaseLocked(<-w.ch)
+	return nil, ctx.Err()
+}
+
+// tryReserve grants an eager slot if the budget has room now, or returns nil.
+func (p *pool) tryReserve(key pollKey) *grant {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ageLocked(p.clock.Now())
+	if !p.roomLocked() {
+		return nil
+	}
+	p.eager++
+	return &grant{key: key, at: p.clock.Now(), state: grantEager}
+}
+
+func (p *pool) markUsed(g *grant) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.leaveLocked(g) {
+		g.state = grantUsed
+		p.used++
+	}
+	p.dispatchLocked()
+}
+
+func (p *pool) release(g *grant) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.releaseLocked(g)
+}
+
+func (p *pool) releaseLocked(g *grant) {
+	if g.state == grantUsed {
+		p.used--
+	} else {
+		p.leaveLocked(g)
+	}
+	g.state = grantReleased
+	p.dispatchLocked()
+}
+
+// leaveLocked takes a reserved grant out of its count and reports whether
+// it was reserved (not already used or released).
+func (p *pool) leaveLocked(g *grant) bool {
+	switch g.state {
+	case grantYoung:
+		p.nYoung-- // its entry in p.young is dropped when reached
+	case grantEager:
+		p.eager--
+	case grantAged:
+		if p.aged[g.key]--; p.aged[g.key] == 0 {
+			delete(p.aged, g.key)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func (p *pool) roomLocked() bool { return p.used+p.nYoung+p.eager < p.limit }
+
+// ageLocked moves polls granted idleAfter ago or earlier to aged.
+func (p *pool) ageLocked(now time.Time) {
+	n := 0
+	for _, g := range p.young {
+		if g.state == grantYoung {
+			if now.Sub(g.at) < p.idleAfter {
+				break
+			}
+			g.state = grantAged
+			p.nYoung--
+			p.aged[g.key]++
+		}
+		n++
+	}
+	p.young = p.young[n:]
+}
+
+// dispatchLocked grants what it can to waiters in arrival order, and arms
+// a timer for the next aging if capacity held by young polls is all that
+// keeps a waiter waiting.
+func (p *pool) dispatchLocked() {
+	now := p.clock.Now()
+	p.ageLocked(now)
+	kept := p.waiters[:0]
+	for i, w := range p.waiters {
+		if !p.roomLocked() {
+			kept = append(kept, p.waiters[i:]...)
+			break
+		}
+		if p.aged[w.key] > 0 {
+			kept = append(kept, w)
+			continue
+		}
+		g := &grant{key: w.key, at: now, state: grantYoung}
+		p.young = append(p.young, g)
+		p.nYoung++
+		w.ch <- g
+	}
+	clear(p.waiters[len(kept):])
+	p.waiters = kept
+
+	if len(p.waiters) == 0 || p.roomLocked() || p.nYoung == 0 {
+		return
+	}
+	var next time.Time
+	for _, g := range p.young {
+		if g.state == grantYoung {
+			next = g.at.Add(p.idleAfter)
+			break
+		}
+	}
+	if p.timer != nil && p.timerAt.Equal(next) {
+		return
+	}
+	if p.timer != nil {
+		p.timer()
+	}
+	p.timerAt = next
+	p.timer = p.clock.AfterFunc(next.Sub(now), func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.timer = nil
+		p.dispatchLocked()
+	})
+}
+
+type poolSnapshot struct {
+	used, young, eager, aged, waiting int
+}
+
+func (p *pool) snapshot() poolSnapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ageLocked(p.clock.Now())
+	s := poolSnapshot{used: p.used, young: p.nYoung, eager: p.eager}
+	for _, n := range p.aged {
+		s.aged += n
+	}
+	for _, w := range p.waiters {
+		if p.aged[w.key] == 0 {
+			s.waiting++
+		}
+	}
+	return s
+}
+
+// clock is the time source of a pool; tests use a manual one.
+type clock interface {
+	Now() time.Time
+	// AfterFunc calls f after d and returns a function that cancels it.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
+}
