@@ -96,7 +96,7 @@ func (b *Budget) tuner() (worker.WorkerTuner, error) {
 		return nil, err
 	}
 	return worker.NewCompositeTuner(worker.CompositeTunerOptions{
-		WorkflowSlotSupplier:        &supplier{pool: b.workflows, kind: "workflow"},
+		WorkflowSlotSupplier:        &supplier{pool: b.workflows, kind: "workflow", mixed: true},
 		ActivitySlotSupplier:        &supplier{pool: b.activities, kind: "activity"},
 		LocalActivitySlotSupplier:   &supplier{pool: b.activities, kind: "local_activity"},
 		SessionActivitySlotSupplier: &supplier{pool: b.activities, kind: "session_activity"},
@@ -152,14 +152,15 @@ func (b *Budget) registerMetrics(mp metric.MeterProvider) error {
 // waits in the worker for work rather than on the server, never holds back
 // the same queue's activity pollers.
 type supplier struct {
-	pool *pool
-	kind string
+	pool  *pool
+	kind  string
+	mixed bool // see pollKey
 }
 
 var _ worker.SlotSupplier = (*supplier)(nil)
 
 func (s *supplier) ReserveSlot(ctx context.Context, info worker.SlotReservationInfo) (*worker.SlotPermit, error) {
-	g, err := s.pool.reserve(ctx, pollKey{queue: info.TaskQueue(), kind: s.kind})
+	g, err := s.pool.reserve(ctx, pollKey{queue: info.TaskQueue(), kind: s.kind, mixed: s.mixed})
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +168,7 @@ func (s *supplier) ReserveSlot(ctx context.Context, info worker.SlotReservationI
 }
 
 func (s *supplier) TryReserveSlot(info worker.SlotReservationInfo) *worker.SlotPermit {
-	g := s.pool.tryReserve(pollKey{queue: info.TaskQueue(), kind: s.kind})
+	g := s.pool.tryReserve(pollKey{queue: info.TaskQueue(), kind: s.kind, mixed: s.mixed})
 	if g == nil {
 		return nil
 	}

@@ -241,7 +241,11 @@ func TestGroupRunInterruptAndStop(t *testing.T) {
 	g2 := newFakeGroup(t, f, worker.Options{})
 	errc := make(chan error, 1)
 	go func() { errc <- g2.Run(nil) }()
-	require.Eventually(t, func() bool { return g2.Start() != nil && !errors.Is(g2.Start(), ErrStopped) }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool {
+		ws := f.workers()
+		starts, _ := ws[len(ws)-1].counts()
+		return len(ws) == 6 && starts == 1
+	}, 5*time.Second, time.Millisecond)
 	g2.Stop()
 	select {
 	case err := <-errc:

@@ -18,7 +18,8 @@ import (
 //	used    a task running: counts
 //
 // A poll is granted when used + young + eager < limit and its key (task
-// queue and kind) has no aged poll. An eager reservation is granted when
+// queue and kind) has no aged poll. (Workflow polls, which reserve before
+// choosing between the normal and the sticky queue, skip the second test.) An eager reservation is granted when
 // the same sum is under the limit.
 //
 // Why no queue with work starves: a waiting poll is held back only by
@@ -50,9 +51,16 @@ type pool struct {
 	timerAt time.Time
 }
 
+// pollKey tells polls apart: one server task queue and kind of task, as
+// far as the reservation says.
 type pollKey struct {
 	queue string
 	kind  string
+	// mixed: the key's polls may go to more than one server queue, so an
+	// idle poll says nothing about the others (a workflow poller reserves
+	// its slot before it picks the normal or the sticky queue). Its polls
+	// are not held back by its aged ones.
+	mixed bool
 }
 
 type grantState int
@@ -163,6 +171,9 @@ func (p *pool) leaveLocked(g *grant) bool {
 	return true
 }
 
+// heldLocked reports whether polls of k wait for k's idle poll to return.
+func (p *pool) heldLocked(k pollKey) bool { return !k.mixed && p.aged[k] > 0 }
+
 func (p *pool) roomLocked() bool { return p.used+p.nYoung+p.eager < p.limit }
 
 // ageLocked moves polls granted idleAfter ago or earlier to aged.
@@ -194,7 +205,7 @@ func (p *pool) dispatchLocked() {
 			kept = append(kept, p.waiters[i:]...)
 			break
 		}
-		if p.aged[w.key] > 0 {
+		if p.heldLocked(w.key) {
 			kept = append(kept, w)
 			continue
 		}
@@ -244,7 +255,7 @@ func (p *pool) snapshot() poolSnapshot {
 		s.aged += n
 	}
 	for _, w := range p.waiters {
-		if p.aged[w.key] == 0 {
+		if !p.heldLocked(w.key) {
 			s.waiting++
 		}
 	}

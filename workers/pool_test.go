@@ -142,15 +142,23 @@ func TestPoolIdlePollsHoldNothing(t *testing.T) {
 			idle = append(idle, reserveAsync(p, key(i)))
 		}
 	}
-	waitFor(t, "two idle polls granted", func() bool { return p.snapshot().young == 2 })
+	settle(p, idle)
+	require.Equal(t, 2, p.snapshot().young, "two idle polls granted")
 	for range 10 {
 		clk.advance(testIdle)
+		settle(p, idle)
 	}
-	waitFor(t, "every idle queue polls once", func() bool {
-		s := p.snapshot()
-		return s.aged >= 10 && s.young == 0
-	})
 	s := p.snapshot()
+	// Every idle queue has a poll out; both of its pollers if they were
+	// granted together, before the first aged.
+	require.GreaterOrEqual(t, s.aged, 10)
+	require.Zero(t, s.young)
+	p.mu.Lock()
+	for i := range 10 {
+		require.Positive(t, p.aged[key(i)])
+	}
+	p.mu.Unlock()
+	s = p.snapshot()
 	require.Zero(t, s.waiting, "pollers waiting behind their own queue's idle poll do not wait for capacity")
 	require.Zero(t, s.used)
 
@@ -400,12 +408,11 @@ func TestPoolConcurrentUse(t *testing.T) {
 	var done sync.WaitGroup
 	for q := range busyQueues + idleQueues {
 		k := key(q)
-		left := atomic.Int64{}
+		var left, completed atomic.Int64
 		left.Store(tasksPerQueue)
 		if q < busyQueues {
 			done.Add(1)
 		}
-		var once sync.Once
 		for range pollers {
 			wg.Go(func() {
 				for {
@@ -428,8 +435,8 @@ func TestPoolConcurrentUse(t *testing.T) {
 					time.Sleep(time.Millisecond)
 					running.Add(-1)
 					p.release(g)
-					if left.Load() == 0 {
-						once.Do(done.Done)
+					if completed.Add(1) == tasksPerQueue {
+						done.Done()
 					}
 				}
 			})
