@@ -180,6 +180,28 @@ func TestBudgetPeak(t *testing.T) {
 				limit, tc.queues, len(runs), g.peak.Load(), overshootBound(limit, tc.queues))
 		})
 	}
+	// The baseline: the same limit as worker.Options, which every queue's
+	// worker has to itself.
+	for _, n := range []int{4, 34} {
+		t.Run(fmt.Sprintf("%d queues loaded without a budget", n), func(t *testing.T) {
+			g := &gauge{work: 300 * time.Millisecond}
+			queues := budgetQueues(t, n)
+			c := dial(t)
+			perQueue := make([]int, n)
+			for i := range perQueue {
+				perQueue[i] = 160 / n
+			}
+			runs := startSpread(t, c, queues, perQueue)
+			group, err := workers.New(c, queues, worker.Options{MaxConcurrentActivityExecutionSize: limit}, g.register)
+			require.NoError(t, err)
+			require.NoError(t, group.Start())
+			t.Cleanup(group.Stop)
+			waitAll(t, runs)
+			require.LessOrEqual(t, g.peak.Load(), int64(limit*n))
+			t.Logf("MaxConcurrentActivityExecutionSize %d, %d queues, %d workflows: peak %d activities at once",
+				limit, n, len(runs), g.peak.Load())
+		})
+	}
 }
 
 // failPolls is a gRPC interceptor that, once on, answers every poll as

@@ -18,23 +18,25 @@ import (
 //	used    a task running: counts
 //
 // A poll is granted when used + young + eager < limit and its key (task
-// queue and kind) has no aged poll. (Workflow polls, which reserve before
-// choosing between the normal and the sticky queue, skip the second test.) An eager reservation is granted when
-// the same sum is under the limit.
+// queue and kind) is not held. A key is held while it has an aged poll, or
+// while it has any poll and is cold: its last poll to end came back empty
+// (or it has had none). Workflow polls, which reserve before choosing
+// between the normal and the sticky queue, are never held. An eager
+// reservation is granted when the same sum is under the limit.
 //
 // Why no queue with work starves: a waiting poll is held back only by
-// capacity or by an aged poll of its own key. An aged poll of a queue with
-// work returns that work at once, which clears the second; young polls
-// leave the count within idleAfter (they become tasks, or age), and tasks
-// end, which clears the first. Waiters are served in arrival order among
-// those not held by an aged poll, and there is at most one per poller.
+// capacity or by a poll of its own key. A poll of a queue with work returns
+// that work at once, which releases the key; young polls leave the count
+// within idleAfter (they become tasks, or age), and tasks end, which makes
+// capacity. Waiters are served in arrival order among those not held, and
+// there is at most one per poller.
 //
 // Why the running tasks stay near the limit: when a grant is made the
 // counted sum is at most the limit afterwards, and moving a young or eager
-// grant to used keeps it. Only an aged poll returning a task raises it,
-// and every key has at most as many aged polls as it had polls granted
-// before the first of them aged (a key with an aged poll gets no more).
-// Under steady load polls return tasks at once and never age.
+// grant to used keeps it. Only an aged poll returning a task raises it. A
+// cold key has at most one poll, so at most one aged; a hot key (its last
+// poll brought a task) at most as many as its pollers, until a poll comes
+// back empty. Under steady load polls return tasks at once and never age.
 type pool struct {
 	limit     int
 	idleAfter time.Duration
@@ -45,7 +47,7 @@ type pool struct {
 	eager   int
 	young   []*grant // in grant order, so by age; may hold grants no longer young
 	nYoung  int
-	aged    map[pollKey]int
+	keys    map[pollKey]*keyState
 	waiters []*waiter
 	timer   func() bool // stops the pending aging timer, if any
 	timerAt time.Time
@@ -61,6 +63,22 @@ type pollKey struct {
 	// its slot before it picks the normal or the sticky queue). Its polls
 	// are not held back by its aged ones.
 	mixed bool
+}
+
+// keyState is what the pool knows of one key's polls.
+type keyState struct {
+	polls int  // young and aged poll grants
+	aged  int  // aged poll grants
+	hot   bool // its last poll to end returned a task
+}
+
+func (p *pool) key(k pollKey) *keyState {
+	ks := p.keys[k]
+	if ks == nil {
+		ks = &keyState{}
+		p.keys[k] = ks
+	}
+	return ks
 }
 
 type grantState int
@@ -86,7 +104,7 @@ type waiter struct {
 }
 
 func newPool(limit int, idleAfter time.Duration, c clock) *pool {
-	return &pool{limit: limit, idleAfter: idleAfter, clock: c, aged: map[pollKey]int{}}
+	return &pool{limit: limit, idleAfter: idleAfter, clock: c, keys: map[pollKey]*keyState{}}
 }
 
 // reserve blocks until a poll for key may go ahead or ctx is done.
@@ -130,6 +148,9 @@ func (p *pool) tryReserve(key pollKey) *grant {
 func (p *pool) markUsed(g *grant) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if g.state == grantYoung || g.state == grantAged {
+		p.key(g.key).hot = true
+	}
 	if p.leaveLocked(g) {
 		g.state = grantUsed
 		p.used++
@@ -144,9 +165,13 @@ func (p *pool) release(g *grant) {
 }
 
 func (p *pool) releaseLocked(g *grant) {
-	if g.state == grantUsed {
+	switch g.state {
+	case grantUsed:
 		p.used--
-	} else {
+	case grantYoung, grantAged: // an empty poll
+		p.key(g.key).hot = false
+		p.leaveLocked(g)
+	default:
 		p.leaveLocked(g)
 	}
 	g.state = grantReleased
@@ -159,12 +184,13 @@ func (p *pool) leaveLocked(g *grant) bool {
 	switch g.state {
 	case grantYoung:
 		p.nYoung-- // its entry in p.young is dropped when reached
+		p.key(g.key).polls--
 	case grantEager:
 		p.eager--
 	case grantAged:
-		if p.aged[g.key]--; p.aged[g.key] == 0 {
-			delete(p.aged, g.key)
-		}
+		ks := p.key(g.key)
+		ks.aged--
+		ks.polls--
 	default:
 		return false
 	}
@@ -172,7 +198,13 @@ func (p *pool) leaveLocked(g *grant) bool {
 }
 
 // heldLocked reports whether polls of k wait for k's idle poll to return.
-func (p *pool) heldLocked(k pollKey) bool { return !k.mixed && p.aged[k] > 0 }
+func (p *pool) heldLocked(k pollKey) bool {
+	if k.mixed {
+		return false
+	}
+	ks := p.key(k)
+	return ks.aged > 0 || (!ks.hot && ks.polls > 0)
+}
 
 func (p *pool) roomLocked() bool { return p.used+p.nYoung+p.eager < p.limit }
 
@@ -186,7 +218,7 @@ func (p *pool) ageLocked(now time.Time) {
 			}
 			g.state = grantAged
 			p.nYoung--
-			p.aged[g.key]++
+			p.key(g.key).aged++
 		}
 		n++
 	}
@@ -212,6 +244,7 @@ func (p *pool) dispatchLocked() {
 		g := &grant{key: w.key, at: now, state: grantYoung}
 		p.young = append(p.young, g)
 		p.nYoung++
+		p.key(w.key).polls++
 		w.ch <- g
 	}
 	clear(p.waiters[len(kept):])
@@ -251,8 +284,8 @@ func (p *pool) snapshot() poolSnapshot {
 	defer p.mu.Unlock()
 	p.ageLocked(p.clock.Now())
 	s := poolSnapshot{used: p.used, young: p.nYoung, eager: p.eager}
-	for _, n := range p.aged {
-		s.aged += n
+	for _, ks := range p.keys {
+		s.aged += ks.aged
 	}
 	for _, w := range p.waiters {
 		if !p.heldLocked(w.key) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/worker"
 )
 
 // manualClock is a clock that moves only when the test says so.
@@ -149,16 +150,8 @@ func TestPoolIdlePollsHoldNothing(t *testing.T) {
 		settle(p, idle)
 	}
 	s := p.snapshot()
-	// Every idle queue has a poll out; both of its pollers if they were
-	// granted together, before the first aged.
-	require.GreaterOrEqual(t, s.aged, 10)
+	require.Equal(t, 10, s.aged, "every idle queue has one poll out")
 	require.Zero(t, s.young)
-	p.mu.Lock()
-	for i := range 10 {
-		require.Positive(t, p.aged[key(i)])
-	}
-	p.mu.Unlock()
-	s = p.snapshot()
 	require.Zero(t, s.waiting, "pollers waiting behind their own queue's idle poll do not wait for capacity")
 	require.Zero(t, s.used)
 
@@ -207,6 +200,33 @@ func TestPoolAgedPollBlocksOnlyItsQueue(t *testing.T) {
 	for _, g := range []*grant{first.g, second.g, other.g} {
 		p.release(g)
 	}
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+// TestPoolColdQueuePollsOnce: a queue whose last poll came back empty has
+// one poll out at a time; once a poll brings a task it may have more, and
+// an empty poll makes it cold again.
+func TestPoolColdQueuePollsOnce(t *testing.T) {
+	p, _ := newTestPool(10)
+	a := reserveAsync(p, key(1))
+	waitFor(t, "granted", func() bool { return granted(a) })
+	b := reserveAsync(p, key(1))
+	settle(p, []*reservation{a, b})
+	require.False(t, granted(b), "cold: one poll")
+	require.Zero(t, p.snapshot().waiting, "it waits for work, not for capacity")
+
+	p.markUsed(a.g) // a task: hot
+	waitFor(t, "hot: the second poller polls", func() bool { return granted(b) })
+	c := reserveAsync(p, key(1))
+	waitFor(t, "and a third", func() bool { return granted(c) })
+	p.release(b.g) // empty: cold again
+	d := reserveAsync(p, key(1))
+	settle(p, []*reservation{d})
+	require.False(t, granted(d), "cold again while c is out")
+	p.release(c.g)
+	waitFor(t, "granted", func() bool { return granted(d) })
+	p.release(a.g)
+	p.release(d.g)
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
 
@@ -454,4 +474,30 @@ func TestPoolConcurrentUse(t *testing.T) {
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 	require.LessOrEqual(t, peak.Load(), int64(limit+(busyQueues+idleQueues)*pollers))
 	t.Logf("peak %d running on a budget of %d", peak.Load(), limit)
+}
+
+// BenchmarkReserve is the cost of one poll's slot that returns a task:
+// reserve, mark used, release; beside the SDK's fixed-size supplier.
+func BenchmarkReserve(b *testing.B) {
+	ctx := context.Background()
+	b.Run("budget", func(b *testing.B) {
+		p := newPool(1000, DefaultIdlePollAfter, realClock{})
+		k := key(1)
+		b.ReportAllocs()
+		for b.Loop() {
+			g, _ := p.reserve(ctx, k)
+			p.markUsed(g)
+			p.release(g)
+		}
+	})
+	b.Run("sdk_fixed_size", func(b *testing.B) {
+		s, _ := worker.NewFixedSizeSlotSupplier(1000)
+		b.ReportAllocs()
+		for b.Loop() {
+			permit, _ := s.ReserveSlot(ctx, nil)
+			s.MarkSlotUsed(nil)
+			s.ReleaseSlot(nil)
+			_ = permit
+		}
+	})
 }
