@@ -109,37 +109,48 @@ func waitAll(t *testing.T, runs []client.WorkflowRun) {
 // Idle queues' minute-long polls would hold a plain semaphore's slots;
 // with the budget every workflow completes.
 func TestBudgetStarvesNoQueue(t *testing.T) {
-	const limit, nQueues = 12, 34
-	b, err := workers.NewBudget(limit)
-	require.NoError(t, err)
-	g := &gauge{work: 200 * time.Millisecond}
-	queues := budgetQueues(t, nQueues)
-	c := dial(t)
-	group, err := workers.New(c, queues, budgetOptions, g.register, workers.WithBudget(b))
-	require.NoError(t, err)
-	require.NoError(t, group.Start())
-	t.Cleanup(group.Stop)
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			const limit, nQueues = 12, 34
+			var opts []workers.BudgetOption
+			bound := overshootBound(limit, nQueues)
+			if strict {
+				opts = append(opts, workers.WithStrictLimit())
+				bound = limit
+			}
+			b, err := workers.NewBudget(limit, opts...)
+			require.NoError(t, err)
+			g := &gauge{work: 200 * time.Millisecond}
+			queues := budgetQueues(t, nQueues)
+			c := dial(t)
+			group, err := workers.New(c, queues, budgetOptions, g.register, workers.WithBudget(b))
+			require.NoError(t, err)
+			require.NoError(t, group.Start())
+			t.Cleanup(group.Stop)
 
-	perQueue := make([]int, nQueues)
-	perQueue[0] = 100
-	for i := 1; i <= 25; i++ {
-		perQueue[i] = 3
+			perQueue := make([]int, nQueues)
+			perQueue[0] = 100
+			for i := 1; i <= 25; i++ {
+				perQueue[i] = 3
+			}
+			start := time.Now()
+			runs := startSpread(t, c, queues, perQueue)
+			require.Len(t, runs, 175)
+			waitAll(t, runs)
+			require.EqualValues(t, 175, g.ran.Load())
+			require.LessOrEqual(t, g.peak.Load(), bound)
+			t.Logf("175 workflows on %d queues, budget %d: all done in %v, peak %d activities at once",
+				nQueues, limit, time.Since(start).Round(time.Millisecond), g.peak.Load())
+		})
 	}
-	start := time.Now()
-	runs := startSpread(t, c, queues, perQueue)
-	require.Len(t, runs, 175)
-	waitAll(t, runs)
-	require.EqualValues(t, 175, g.ran.Load())
-	require.LessOrEqual(t, g.peak.Load(), overshootBound(limit, nQueues))
-	t.Logf("175 workflows on %d queues, budget %d: all done in %v, peak %d activities at once",
-		nQueues, limit, time.Since(start).Round(time.Millisecond), g.peak.Load())
 }
 
 // TestBudgetPeak measures how many activities run at once under a budget
 // of 12, with 4 and with 34 queues, under steady load (every queue busy
 // from the start) and for a burst that reaches queues that had been idle
 // long enough for their polls to stop counting. It logs the peaks and
-// asserts only the bound.
+// asserts only the bound: the limit plus one per activity poller of each
+// queue, or the limit itself with workers.WithStrictLimit.
 func TestBudgetPeak(t *testing.T) {
 	const limit = 12
 	for _, tc := range []struct {
@@ -147,13 +158,22 @@ func TestBudgetPeak(t *testing.T) {
 		queues   int
 		perQueue int
 		idle     time.Duration // wait before the burst
+		strict   bool
 	}{
-		{"4 queues loaded", 4, 40, 0},
-		{"34 queues loaded", 34, 5, 0},
-		{"34 queues burst after idle", 34, 5, 2 * time.Second},
+		{"4 queues loaded", 4, 40, 0, false},
+		{"34 queues loaded", 34, 5, 0, false},
+		{"34 queues burst after idle", 34, 5, 2 * time.Second, false},
+		{"34 queues loaded strict", 34, 5, 0, true},
+		{"34 queues burst after idle strict", 34, 5, 2 * time.Second, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := workers.NewBudget(limit)
+			var opts []workers.BudgetOption
+			bound := overshootBound(limit, tc.queues)
+			if tc.strict {
+				opts = append(opts, workers.WithStrictLimit())
+				bound = limit
+			}
+			b, err := workers.NewBudget(limit, opts...)
 			require.NoError(t, err)
 			g := &gauge{work: 300 * time.Millisecond}
 			queues := budgetQueues(t, tc.queues)
@@ -175,9 +195,9 @@ func TestBudgetPeak(t *testing.T) {
 				runs = startSpread(t, c, queues, perQueue)
 			}
 			waitAll(t, runs)
-			require.LessOrEqual(t, g.peak.Load(), overshootBound(limit, tc.queues))
-			t.Logf("budget %d, %d queues, %d workflows: peak %d activities at once (bound %d)",
-				limit, tc.queues, len(runs), g.peak.Load(), overshootBound(limit, tc.queues))
+			require.LessOrEqual(t, g.peak.Load(), bound)
+			t.Logf("%s: budget %d, %d workflows: peak %d activities at once (bound %d)",
+				tc.name, limit, len(runs), g.peak.Load(), bound)
 		})
 	}
 	// The baseline: the same limit as worker.Options, which every queue's
@@ -198,8 +218,8 @@ func TestBudgetPeak(t *testing.T) {
 			t.Cleanup(group.Stop)
 			waitAll(t, runs)
 			require.LessOrEqual(t, g.peak.Load(), int64(limit*n))
-			t.Logf("MaxConcurrentActivityExecutionSize %d, %d queues, %d workflows: peak %d activities at once",
-				limit, n, len(runs), g.peak.Load())
+			t.Logf("%d queues, no budget, MaxConcurrentActivityExecutionSize %d, %d workflows: peak %d activities at once",
+				n, limit, len(runs), g.peak.Load())
 		})
 	}
 }

@@ -38,16 +38,22 @@ const defaultNexusSlots = 1000
 // tasks, plus polls younger than the idle-poll time (by default
 // [DefaultIdlePollAfter]); it grants a poll while that count is under the
 // limit. A poll that has waited longer is taken for an idle queue's: it
-// stops counting, so idle queues' minute-long polls hold nothing, and the
-// queue's other activity pollers wait until it returns. Such a poll can
-// still return a task, so the tasks running at once can exceed the limit
-// by the polls outstanding on idle queues: under steady load by none; when
-// work reaches idle queues, by at most one per poller of each (two with the
-// SDK's default pollers), and for activities by one per idle queue once
-// its pollers have settled. Eager activities and eager workflow starts are
-// granted only within the limit. Measured with a limit of 12
-// (e2e/TestBudgetPeak): 12 running at once with 4 or 34 loaded queues, 20
-// to 21 when a burst reaches 34 queues that had been idle.
+// stops counting, so idle queues' minute-long polls hold nothing. An
+// activity queue whose last poll came back empty has one poll out at a
+// time; one whose polls bring tasks has as many as it has pollers.
+//
+// A poll taken for idle can still return a task, so the tasks running at
+// once can exceed the limit by the polls outstanding on idle queues: under
+// steady load by none; when work reaches idle queues, by at most one per
+// idle activity queue (one per poller for a queue that had work within
+// the last poll timeout). Eager activities and eager workflow starts are
+// granted only within the limit. [WithStrictLimit] removes the overshoot
+// by making such tasks wait in the worker. Measured with a limit of 12
+// (e2e/TestBudgetPeak, 2-core machine): a peak of 12 with 4 loaded queues,
+// 13 to 16 with 34 (once 50, when every queue's activities arrived at
+// once at start-up), 14 to 21 for a burst on 34 idle queues, and 12 with
+// WithStrictLimit; without a budget and MaxConcurrentActivityExecutionSize
+// 12, 32 to 48 with 4 queues and 49 to 106 with 34.
 //
 // A Budget is safe for concurrent use and may be shared by several groups.
 type Budget struct {
@@ -75,6 +81,7 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 		activities: newPool(limit, o.idleAfter, o.clock),
 		workflows:  newPool(o.workflowLimit, o.idleAfter, o.clock),
 	}
+	b.activities.strict, b.workflows.strict = o.strict, o.strict
 	if err := b.registerMetrics(o.meterProvider); err != nil {
 		return nil, err
 	}
@@ -87,8 +94,8 @@ func (b *Budget) Limit() int { return b.activities.limit }
 // InUse returns how many activities are running now.
 func (b *Budget) InUse() int { return b.activities.snapshot().used }
 
-// Waiting returns how many activity polls are waiting for the budget to
-// have room. Pollers of idle queues waiting for their queue's outstanding
+// Waiting returns how many activity polls (and, with [WithStrictLimit],
+// tasks) are waiting for the budget to have room. Pollers of idle queues waiting for their queue's outstanding
 // poll to return are not counted: they wait for work, not for capacity.
 func (b *Budget) Waiting() int { return b.activities.snapshot().waiting }
 

@@ -32,6 +32,7 @@ type BudgetOption func(*budgetOptions)
 
 type budgetOptions struct {
 	workflowLimit int
+	strict        bool
 	idleAfter     time.Duration
 	meterProvider metric.MeterProvider
 	clock         clock
@@ -50,6 +51,15 @@ func WithWorkflowTaskLimit(n int) BudgetOption {
 // for idle, which lets the budget be exceeded when it returns a task.
 func WithIdlePollAfter(d time.Duration) BudgetOption {
 	return func(o *budgetOptions) { o.idleAfter = d }
+}
+
+// WithStrictLimit makes the limit hard: a task that a poll taken for idle
+// brings when the budget is full waits in the worker until a task ends,
+// instead of running over the limit. Its timeouts (start-to-close,
+// heartbeat, workflow task) run while it waits, so use it only when the
+// tasks' timeouts leave room for the length of a task.
+func WithStrictLimit() BudgetOption {
+	return func(o *budgetOptions) { o.strict = true }
 }
 
 // WithMeterProvider sets the meter provider of the budget's gauges

@@ -31,6 +31,11 @@ import (
 // capacity. Waiters are served in arrival order among those not held, and
 // there is at most one per poller.
 //
+// In a strict pool, a task from an aged poll that finds no room (or other
+// such tasks waiting) waits in markUsed, ahead of every poll, until a task
+// ends: then used + young + eager never exceeds the limit, so neither do
+// running tasks.
+//
 // Why the running tasks stay near the limit: when a grant is made the
 // counted sum is at most the limit afterwards, and moving a young or eager
 // grant to used keeps it. Only an aged poll returning a task raises it. A
@@ -39,6 +44,7 @@ import (
 // back empty. Under steady load polls return tasks at once and never age.
 type pool struct {
 	limit     int
+	strict    bool
 	idleAfter time.Duration
 	clock     clock
 
@@ -49,6 +55,7 @@ type pool struct {
 	nYoung  int
 	keys    map[pollKey]*keyState
 	waiters []*waiter
+	held    []heldTask  // strict pools only; served before waiters
 	timer   func() bool // stops the pending aging timer, if any
 	timerAt time.Time
 }
@@ -88,8 +95,14 @@ const (
 	grantEager
 	grantAged
 	grantUsed
+	grantHeld // strict pools: a task from an aged poll waiting for room
 	grantReleased
 )
+
+type heldTask struct {
+	g  *grant
+	ch chan struct{} // closed when the task may run
+}
 
 // grant is one reservation; it travels in the SDK permit's UserData.
 type grant struct {
@@ -145,17 +158,32 @@ func (p *pool) tryReserve(key pollKey) *grant {
 	return &grant{key: key, at: p.clock.Now(), state: grantEager}
 }
 
+// markUsed counts g's task as running. In a strict pool, a task from an
+// aged poll that finds no room waits here until a task ends.
 func (p *pool) markUsed(g *grant) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if g.state == grantYoung || g.state == grantAged {
+	p.ageLocked(p.clock.Now())
+	wasAged := g.state == grantAged
+	if g.state == grantYoung || wasAged {
 		p.key(g.key).hot = true
 	}
-	if p.leaveLocked(g) {
-		g.state = grantUsed
-		p.used++
+	if !p.leaveLocked(g) {
+		p.mu.Unlock()
+		return
 	}
+	if p.strict && wasAged && (len(p.held) > 0 || !p.roomLocked()) {
+		h := heldTask{g: g, ch: make(chan struct{})}
+		g.state = grantHeld
+		p.held = append(p.held, h)
+		p.dispatchLocked()
+		p.mu.Unlock()
+		<-h.ch
+		return
+	}
+	g.state = grantUsed
+	p.used++
 	p.dispatchLocked()
+	p.mu.Unlock()
 }
 
 func (p *pool) release(g *grant) {
@@ -231,9 +259,16 @@ func (p *pool) ageLocked(now time.Time) {
 func (p *pool) dispatchLocked() {
 	now := p.clock.Now()
 	p.ageLocked(now)
+	for len(p.held) > 0 && p.roomLocked() {
+		h := p.held[0]
+		p.held = p.held[1:]
+		h.g.state = grantUsed
+		p.used++
+		close(h.ch)
+	}
 	kept := p.waiters[:0]
 	for i, w := range p.waiters {
-		if !p.roomLocked() {
+		if len(p.held) > 0 || !p.roomLocked() {
 			kept = append(kept, p.waiters[i:]...)
 			break
 		}
@@ -250,7 +285,7 @@ func (p *pool) dispatchLocked() {
 	clear(p.waiters[len(kept):])
 	p.waiters = kept
 
-	if len(p.waiters) == 0 || p.roomLocked() || p.nYoung == 0 {
+	if len(p.waiters)+len(p.held) == 0 || p.roomLocked() || p.nYoung == 0 {
 		return
 	}
 	var next time.Time
@@ -292,6 +327,7 @@ func (p *pool) snapshot() poolSnapshot {
 			s.waiting++
 		}
 	}
+	s.waiting += len(p.held)
 	return s
 }
 

@@ -230,6 +230,36 @@ func TestPoolColdQueuePollsOnce(t *testing.T) {
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
 
+// TestPoolStrictHoldsTasksOverTheLimit: in a strict pool a task that an
+// idle poll brings when the budget is full waits for a task to end, ahead
+// of polls waiting for room.
+func TestPoolStrictHoldsTasksOverTheLimit(t *testing.T) {
+	p, clk := newTestPool(1)
+	p.strict = true
+	idle := reserveAsync(p, key(1))
+	waitFor(t, "granted", func() bool { return granted(idle) })
+	clk.advance(testIdle)
+	busy := reserveAsync(p, key(2))
+	waitFor(t, "granted", func() bool { return granted(busy) })
+	p.markUsed(busy.g)
+
+	marked := make(chan struct{})
+	go func() { p.markUsed(idle.g); close(marked) }() // the idle queue gets work
+	waitFor(t, "held", func() bool { return p.snapshot().waiting == 1 })
+	poll := reserveAsync(p, key(3))
+	settle(p, []*reservation{poll})
+	require.Equal(t, 1, p.snapshot().used, "never over the limit")
+
+	p.release(busy.g)
+	<-marked
+	require.Equal(t, 1, p.snapshot().used, "the held task runs before the waiting poll")
+	require.False(t, granted(poll))
+	p.release(idle.g)
+	waitFor(t, "then the poll", func() bool { return granted(poll) })
+	p.release(poll.g)
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
 func TestPoolReleasePaths(t *testing.T) {
 	p, clk := newTestPool(3)
 	young := reserveAsync(p, key(1))
@@ -310,8 +340,14 @@ func TestPoolBound(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		limit := 1 + rng.IntN(5)
 		p, clk := newTestPool(limit)
+		p.strict = seed%2 == 1
 		var pending []*reservation
 		var polls, eager, running []*grant
+		type marked struct {
+			g    *grant
+			done chan struct{}
+		}
+		var marking []marked
 		fromAged := map[*grant]bool{}
 		for range 400 {
 			switch rng.IntN(7) {
@@ -326,11 +362,13 @@ func TestPoolBound(t *testing.T) {
 					i := rng.IntN(len(polls))
 					g := polls[i]
 					p.mu.Lock()
+					p.ageLocked(clk.Now())
 					wasAged := g.state == grantAged
 					p.mu.Unlock()
-					p.markUsed(g)
-					fromAged[g] = wasAged
-					running = append(running, g)
+					done := make(chan struct{})
+					go func() { p.markUsed(g); close(done) }() // a strict pool may hold it
+					marking = append(marking, marked{g, done})
+					fromAged[g] = wasAged && !p.strict
 					polls = append(polls[:i], polls[i+1:]...)
 				}
 			case 3: // a poll returns empty
@@ -361,6 +399,31 @@ func TestPoolBound(t *testing.T) {
 				clk.advance(time.Duration(rng.IntN(int(testIdle))))
 			}
 			settle(p, pending)
+			// Wait for each markUsed to return or be held.
+			keptMarking := marking[:0]
+			for _, m := range marking {
+				for {
+					select {
+					case <-m.done:
+					default:
+						p.mu.Lock()
+						held := m.g.state == grantHeld
+						p.mu.Unlock()
+						if !held {
+							runtime.Gosched()
+							continue
+						}
+					}
+					break
+				}
+				select {
+				case <-m.done:
+					running = append(running, m.g)
+				default:
+					keptMarking = append(keptMarking, m)
+				}
+			}
+			marking = keptMarking
 			kept := pending[:0]
 			for _, r := range pending {
 				if granted(r) {
@@ -379,6 +442,10 @@ func TestPoolBound(t *testing.T) {
 				}
 			}
 			require.Equal(t, len(running), s.used)
+			p.mu.Lock()
+			nHeld := len(p.held)
+			p.mu.Unlock()
+			require.Equal(t, len(marking), nHeld)
 			require.LessOrEqual(t, s.used+s.young+s.eager-aged, limit, "seed %d", seed)
 		}
 		for _, r := range pending {
@@ -390,6 +457,10 @@ func TestPoolBound(t *testing.T) {
 		}
 		for _, g := range append(append(polls, eager...), running...) {
 			p.release(g)
+		}
+		for _, m := range marking { // held until the releases above made room
+			<-m.done
+			p.release(m.g)
 		}
 		require.Equal(t, poolSnapshot{}, p.snapshot(), "seed %d", seed)
 	}
