@@ -114,7 +114,7 @@ func (b *Budget) tuner() (worker.WorkerTuner, error) {
 	})
 }
 
-// Metric names, unit and attribute of a Budget's gauges.
+// Metric names of a Budget's gauges (unit {task}), and their one attribute.
 const (
 	MetricBudgetLimit   = "tqrouter.worker.budget.limit"
 	MetricBudgetUsage   = "tqrouter.worker.budget.usage"

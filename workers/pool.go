@@ -150,8 +150,8 @@ func (p *pool) reserve(ctx context.Context, key pollKey) (*grant, error) {
 func (p *pool) tryReserve(key pollKey) *grant {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.ageLocked(p.clock.Now())
-	if !p.roomLocked() {
+	p.dispatchLocked() // room that aging made goes to held tasks and waiting polls first
+	if len(p.held) > 0 || !p.roomLocked() {
 		return nil
 	}
 	p.eager++
