@@ -341,3 +341,28 @@ func TestGroupStartRetriedOnTheServer(t *testing.T) {
 	waitAll(t, runs)
 	require.EqualValues(t, 4, g.ran.Load())
 }
+
+// TestBudgetSharedByTwoGroups: one strict budget of 6 for two groups (as a
+// deployment running the tenant and the jobs kinds in one process): the
+// activities of both together never exceed it, and all complete.
+func TestBudgetSharedByTwoGroups(t *testing.T) {
+	const limit = 6
+	b, err := workers.NewBudget(limit, workers.WithStrictLimit())
+	require.NoError(t, err)
+	g := &gauge{work: 100 * time.Millisecond}
+	c := dial(t)
+	queues := budgetQueues(t, 8)
+	for _, qs := range [][]string{queues[:4], queues[4:]} {
+		group, err := workers.New(c, qs, budgetOptions, g.register, workers.WithBudget(b))
+		require.NoError(t, err)
+		require.NoError(t, group.Start())
+		t.Cleanup(group.Stop)
+	}
+	runs := startSpread(t, c, queues, []int{10, 0, 5, 0, 10, 5, 0, 10})
+	waitAll(t, runs)
+	require.EqualValues(t, 40, g.ran.Load())
+	require.LessOrEqual(t, g.peak.Load(), int64(limit))
+	require.Eventually(t, func() bool { return b.InUse() == 0 }, 10*time.Second, 10*time.Millisecond,
+		"every slot returned")
+	t.Logf("two groups, one budget of %d: peak %d activities at once", limit, g.peak.Load())
+}
