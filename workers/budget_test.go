@@ -5,8 +5,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.temporal.io/sdk/worker"
 )
 
 func TestNewBudgetValidates(t *testing.T) {
@@ -78,4 +80,72 @@ func TestBudgetGauges(t *testing.T) {
 	b.workflows.release(wf.g)
 	require.Zero(t, b.InUse())
 	require.Zero(t, b.Waiting())
+}
+
+// Fakes of the SDK's reservation infos: only what the supplier reads.
+type reserveInfo struct {
+	worker.SlotReservationInfo
+	queue string
+}
+
+func (i reserveInfo) TaskQueue() string { return i.queue }
+
+type permitInfo struct {
+	worker.SlotReleaseInfo
+	permit *worker.SlotPermit
+}
+
+func (i permitInfo) Permit() *worker.SlotPermit { return i.permit }
+
+type markInfo struct {
+	worker.SlotMarkUsedInfo
+	permit *worker.SlotPermit
+}
+
+func (i markInfo) Permit() *worker.SlotPermit { return i.permit }
+
+// TestSupplierKinds drives the tuner the way the SDK does: per queue,
+// activity and local activity polls are told apart, workflow polls are
+// never held behind their queue's idle poll, and eager slots come only
+// from the budget's room.
+func TestSupplierKinds(t *testing.T) {
+	clk := newManualClock()
+	b, err := NewBudget(3, WithWorkflowTaskLimit(3), withClock(clk), WithIdlePollAfter(testIdle), WithMeterProvider(noop.NewMeterProvider()))
+	require.NoError(t, err)
+	tuner, err := b.tuner()
+	require.NoError(t, err)
+	ctx := context.Background()
+	q := reserveInfo{queue: "q"}
+
+	act, err := tuner.GetActivityTaskSlotSupplier().ReserveSlot(ctx, q)
+	require.NoError(t, err)
+	la, err := tuner.GetLocalActivitySlotSupplier().ReserveSlot(ctx, q)
+	require.NoError(t, err, "a local activity poll is not held behind the activity poll")
+	clk.advance(testIdle) // both idle: they stop counting
+
+	wfs := tuner.GetWorkflowTaskSlotSupplier()
+	var wf []*worker.SlotPermit
+	for range 3 {
+		p, err := wfs.ReserveSlot(ctx, q)
+		require.NoError(t, err, "workflow polls of one queue are not held")
+		wf = append(wf, p)
+	}
+	require.Nil(t, wfs.TryReserveSlot(q), "no room for an eager workflow task")
+
+	eager := tuner.GetActivityTaskSlotSupplier().TryReserveSlot(q)
+	require.NotNil(t, eager, "idle polls leave room for an eager activity")
+	tuner.GetActivityTaskSlotSupplier().MarkSlotUsed(markInfo{permit: eager})
+	tuner.GetActivityTaskSlotSupplier().MarkSlotUsed(markInfo{permit: act})
+	require.Equal(t, 2, b.InUse())
+
+	for _, p := range []*worker.SlotPermit{act, eager} {
+		tuner.GetActivityTaskSlotSupplier().ReleaseSlot(permitInfo{permit: p})
+	}
+	tuner.GetLocalActivitySlotSupplier().ReleaseSlot(permitInfo{permit: la})
+	for _, p := range wf {
+		wfs.ReleaseSlot(permitInfo{permit: p})
+	}
+	require.Equal(t, poolSnapshot{}, b.activities.snapshot())
+	require.Equal(t, poolSnapshot{}, b.workflows.snapshot())
+	require.Equal(t, 3, tuner.GetActivityTaskSlotSupplier().MaxSlots())
 }
