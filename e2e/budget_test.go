@@ -1,0 +1,368 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"google.golang.org/grpc"
+
+	"github.com/tqrouter/tqrouter/workers"
+)
+
+// These tests run workers.Group on plain task queues of the real server:
+// the budget and the lifecycle do not depend on routing.
+
+// gauge counts the activities running in this process and their peak.
+type gauge struct {
+	running, peak atomic.Int64
+	ran           atomic.Int64
+	work          time.Duration
+}
+
+func (g *gauge) Work(ctx context.Context) error {
+	n := g.running.Add(1)
+	for old := g.peak.Load(); n > old && !g.peak.CompareAndSwap(old, n); old = g.peak.Load() {
+	}
+	defer g.running.Add(-1)
+	g.ran.Add(1)
+	select {
+	case <-time.After(g.work):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// OneActivity runs one BudgetWork activity on its own task queue.
+func OneActivity(ctx workflow.Context) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute})
+	return workflow.ExecuteActivity(ctx, "BudgetWork").Get(ctx, nil)
+}
+
+func (g *gauge) register(r worker.Registry) {
+	r.RegisterWorkflowWithOptions(OneActivity, workflow.RegisterOptions{Name: "OneActivity"})
+	r.RegisterActivityWithOptions(g.Work, activity.RegisterOptions{Name: "BudgetWork"})
+}
+
+func budgetQueues(t *testing.T, n int) []string {
+	prefix := strings.NewReplacer("/", "-", " ", "-").Replace(uniqueID(t, t.Name()))
+	qs := make([]string, n)
+	for i := range qs {
+		qs[i] = fmt.Sprintf("%s.%02d", prefix, i)
+	}
+	return qs
+}
+
+// budgetOptions are the workers' options in these tests. The activity
+// pollers are set, not left to the SDK (which may move them to autoscaling),
+// so the bound below is definite.
+var budgetOptions = worker.Options{MaxConcurrentActivityTaskPollers: activityPollers}
+
+const activityPollers = 2
+
+// overshootBound is what the budget guarantees: running activities exceed
+// the limit by at most the polls outstanding on idle queues, at most one
+// per activity poller of each queue.
+func overshootBound(limit, queues int) int64 { return int64(limit + queues*activityPollers) }
+
+// startSpread starts perQueue[i] OneActivity workflows on queue i and
+// returns their runs.
+func startSpread(t *testing.T, c client.Client, queues []string, perQueue []int) []client.WorkflowRun {
+	t.Helper()
+	ctx := testContext(t)
+	var runs []client.WorkflowRun
+	for i, n := range perQueue {
+		for j := range n {
+			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+				ID: fmt.Sprintf("%s-%d", queues[i], j), TaskQueue: queues[i],
+			}, "OneActivity")
+			require.NoError(t, err)
+			runs = append(runs, run)
+		}
+	}
+	return runs
+}
+
+func waitAll(t *testing.T, runs []client.WorkflowRun) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, run := range runs {
+		require.NoError(t, run.Get(ctx, nil), "workflow %s", run.GetID())
+	}
+}
+
+// TestBudgetStarvesNoQueue is the case a shared semaphore fails: 34
+// queues, a budget of 12, 175 workflows of one activity each, 100 of them
+// on one noisy queue and the rest spread over 25 others, 8 queues idle.
+// Idle queues' minute-long polls would hold a plain semaphore's slots;
+// with the budget every workflow completes.
+func TestBudgetStarvesNoQueue(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			const limit, nQueues = 12, 34
+			var opts []workers.BudgetOption
+			bound := overshootBound(limit, nQueues)
+			if strict {
+				opts = append(opts, workers.WithStrictLimit())
+				bound = limit
+			}
+			b, err := workers.NewBudget(limit, opts...)
+			require.NoError(t, err)
+			g := &gauge{work: 200 * time.Millisecond}
+			queues := budgetQueues(t, nQueues)
+			c := dial(t)
+			group, err := workers.New(c, queues, budgetOptions, g.register, workers.WithBudget(b))
+			require.NoError(t, err)
+			require.NoError(t, group.Start())
+			t.Cleanup(group.Stop)
+
+			perQueue := make([]int, nQueues)
+			perQueue[0] = 100
+			for i := 1; i <= 25; i++ {
+				perQueue[i] = 3
+			}
+			start := time.Now()
+			runs := startSpread(t, c, queues, perQueue)
+			require.Len(t, runs, 175)
+			waitAll(t, runs)
+			require.EqualValues(t, 175, g.ran.Load())
+			require.LessOrEqual(t, g.peak.Load(), bound)
+			t.Logf("175 workflows on %d queues, budget %d: all done in %v, peak %d activities at once",
+				nQueues, limit, time.Since(start).Round(time.Millisecond), g.peak.Load())
+		})
+	}
+}
+
+// TestBudgetPeak measures how many activities run at once under a budget
+// of 12, with 4 and with 34 queues, under steady load (every queue busy
+// from the start) and for a burst that reaches queues that had been idle
+// long enough for their polls to stop counting. It logs the peaks and
+// asserts only the bound: the limit plus one per activity poller of each
+// queue, or the limit itself with workers.WithStrictLimit.
+func TestBudgetPeak(t *testing.T) {
+	const limit = 12
+	for _, tc := range []struct {
+		name     string
+		queues   int
+		perQueue int
+		idle     time.Duration // wait before the burst
+		strict   bool
+	}{
+		{"4 queues loaded", 4, 40, 0, false},
+		{"34 queues loaded", 34, 5, 0, false},
+		{"34 queues burst after idle", 34, 5, 2 * time.Second, false},
+		{"34 queues loaded strict", 34, 5, 0, true},
+		{"34 queues burst after idle strict", 34, 5, 2 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []workers.BudgetOption
+			bound := overshootBound(limit, tc.queues)
+			if tc.strict {
+				opts = append(opts, workers.WithStrictLimit())
+				bound = limit
+			}
+			b, err := workers.NewBudget(limit, opts...)
+			require.NoError(t, err)
+			g := &gauge{work: 300 * time.Millisecond}
+			queues := budgetQueues(t, tc.queues)
+			c := dial(t)
+			perQueue := make([]int, tc.queues)
+			for i := range perQueue {
+				perQueue[i] = tc.perQueue
+			}
+			var runs []client.WorkflowRun
+			if tc.idle == 0 { // the backlog is there before the workers
+				runs = startSpread(t, c, queues, perQueue)
+			}
+			group, err := workers.New(c, queues, budgetOptions, g.register, workers.WithBudget(b))
+			require.NoError(t, err)
+			require.NoError(t, group.Start())
+			t.Cleanup(group.Stop)
+			if tc.idle > 0 {
+				time.Sleep(tc.idle)
+				runs = startSpread(t, c, queues, perQueue)
+			}
+			waitAll(t, runs)
+			require.LessOrEqual(t, g.peak.Load(), bound)
+			t.Logf("%s: budget %d, %d workflows: peak %d activities at once (bound %d)",
+				tc.name, limit, len(runs), g.peak.Load(), bound)
+		})
+	}
+	// The baseline: the same limit as worker.Options, which every queue's
+	// worker has to itself.
+	for _, n := range []int{4, 34} {
+		t.Run(fmt.Sprintf("%d queues loaded without a budget", n), func(t *testing.T) {
+			g := &gauge{work: 300 * time.Millisecond}
+			queues := budgetQueues(t, n)
+			c := dial(t)
+			perQueue := make([]int, n)
+			for i := range perQueue {
+				perQueue[i] = 160 / n
+			}
+			runs := startSpread(t, c, queues, perQueue)
+			group, err := workers.New(c, queues, worker.Options{MaxConcurrentActivityExecutionSize: limit}, g.register)
+			require.NoError(t, err)
+			require.NoError(t, group.Start())
+			t.Cleanup(group.Stop)
+			waitAll(t, runs)
+			require.LessOrEqual(t, g.peak.Load(), int64(limit*n))
+			t.Logf("%d queues, no budget, MaxConcurrentActivityExecutionSize %d, %d workflows: peak %d activities at once",
+				n, limit, len(runs), g.peak.Load())
+		})
+	}
+}
+
+// failPolls is a gRPC interceptor that, once on, answers every poll as
+// the server answers a worker whose namespace is gone (NamespaceNotFound),
+// polls already under way included.
+type failPolls struct {
+	on      atomic.Bool
+	mu      sync.Mutex
+	cancels map[*context.CancelFunc]struct{}
+}
+
+func (f *failPolls) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+	invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if !strings.Contains(method, "/Poll") {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	gone := serviceerror.ToStatus(serviceerror.NewNamespaceNotFound("deleted by the test")).Err()
+	if f.on.Load() {
+		return gone
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	f.mu.Lock()
+	f.cancels[&cancel] = struct{}{}
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.cancels, &cancel)
+		f.mu.Unlock()
+		cancel()
+	}()
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if f.on.Load() {
+		return gone
+	}
+	return err
+}
+
+func (f *failPolls) turnOn() {
+	f.on.Store(true)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for cancel := range f.cancels {
+		(*cancel)()
+	}
+}
+
+// TestGroupRunReturnsFatalWorkerError: when the server keeps answering
+// polls with NamespaceNotFound, the SDK gives up on the worker after its
+// grace period of two minutes (sdk-go v1.51 internal_worker_base.go,
+// retryLongPollGracePeriod) and reports a fatal error; Run returns it and
+// stops every other worker of the group.
+func TestGroupRunReturnsFatalWorkerError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the SDK's two-minute grace period")
+	}
+	f := &failPolls{cancels: map[*context.CancelFunc]struct{}{}}
+	opts := server.ClientOptions()
+	opts.ConnectionOptions.DialOptions = append(opts.ConnectionOptions.DialOptions,
+		grpc.WithChainUnaryInterceptor(f.intercept))
+	c, err := client.Dial(opts)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+
+	g := &gauge{work: time.Millisecond}
+	var hooked atomic.Int64
+	group, err := workers.New(c, budgetQueues(t, 3), worker.Options{
+		OnFatalError: func(error) { hooked.Add(1) },
+	}, g.register)
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() { errc <- group.Run(make(chan any)) }()
+	time.Sleep(time.Second) // started and polling
+	f.turnOn()
+
+	select {
+	case err := <-errc:
+		var notFound *serviceerror.NamespaceNotFound
+		require.ErrorAs(t, err, &notFound)
+		t.Logf("Run returned %v", err)
+	case <-time.After(4 * time.Minute):
+		t.Fatal("Run did not return after a fatal worker error")
+	}
+	require.Positive(t, hooked.Load(), "the user's OnFatalError was called")
+	require.ErrorIs(t, group.Start(), workers.ErrStopped)
+}
+
+// TestGroupStartRetriedOnTheServer: a Start that fails (the namespace does
+// not exist yet) leaves a group that starts once it does, and runs work.
+func TestGroupStartRetriedOnTheServer(t *testing.T) {
+	f := &failPolls{cancels: map[*context.CancelFunc]struct{}{}}
+	var failDescribe atomic.Bool
+	failDescribe.Store(true)
+	opts := server.ClientOptions()
+	opts.ConnectionOptions.DialOptions = append(opts.ConnectionOptions.DialOptions,
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+			invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if failDescribe.Load() && strings.HasSuffix(method, "/DescribeNamespace") {
+				return serviceerror.ToStatus(serviceerror.NewNamespaceNotFound("not yet")).Err()
+			}
+			return f.intercept(ctx, method, req, reply, cc, invoker, opts...)
+		}))
+	c, err := client.Dial(opts)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+
+	g := &gauge{work: time.Millisecond}
+	queues := budgetQueues(t, 2)
+	group, err := workers.New(c, queues, worker.Options{}, g.register)
+	require.NoError(t, err)
+	t.Cleanup(group.Stop)
+	var notFound *serviceerror.NamespaceNotFound
+	require.ErrorAs(t, group.Start(), &notFound)
+
+	failDescribe.Store(false)
+	require.NoError(t, group.Start(), "a failed Start can be retried")
+	runs := startSpread(t, c, queues, []int{2, 2})
+	waitAll(t, runs)
+	require.EqualValues(t, 4, g.ran.Load())
+}
+
+// TestBudgetSharedByTwoGroups: one strict budget of 6 for two groups (as a
+// deployment running the tenant and the jobs kinds in one process): the
+// activities of both together never exceed it, and all complete.
+func TestBudgetSharedByTwoGroups(t *testing.T) {
+	const limit = 6
+	b, err := workers.NewBudget(limit, workers.WithStrictLimit())
+	require.NoError(t, err)
+	g := &gauge{work: 100 * time.Millisecond}
+	c := dial(t)
+	queues := budgetQueues(t, 8)
+	for _, qs := range [][]string{queues[:4], queues[4:]} {
+		group, err := workers.New(c, qs, budgetOptions, g.register, workers.WithBudget(b))
+		require.NoError(t, err)
+		require.NoError(t, group.Start())
+		t.Cleanup(group.Stop)
+	}
+	runs := startSpread(t, c, queues, []int{10, 0, 5, 0, 10, 5, 0, 10})
+	waitAll(t, runs)
+	require.EqualValues(t, 40, g.ran.Load())
+	require.LessOrEqual(t, g.peak.Load(), int64(limit))
+	require.Eventually(t, func() bool { return b.InUse() == 0 }, 10*time.Second, 10*time.Millisecond,
+		"every slot returned")
+	t.Logf("two groups, one budget of %d: peak %d activities at once", limit, g.peak.Load())
+}

@@ -1,0 +1,151 @@
+package workers
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.temporal.io/sdk/worker"
+)
+
+func TestNewBudgetValidates(t *testing.T) {
+	for _, tc := range []struct {
+		limit int
+		opts  []BudgetOption
+	}{
+		{limit: 0},
+		{limit: -1},
+		{limit: 1, opts: []BudgetOption{WithWorkflowTaskLimit(0)}},
+		{limit: 1, opts: []BudgetOption{WithIdlePollAfter(0)}},
+	} {
+		_, err := NewBudget(tc.limit, tc.opts...)
+		require.ErrorContains(t, err, "tqrouter: ")
+	}
+	b, err := NewBudget(3, WithMeterProvider(nil))
+	require.NoError(t, err)
+	require.Equal(t, 3, b.Limit())
+	require.Equal(t, 3, b.workflows.limit, "workflow tasks default to the same limit")
+}
+
+// TestBudgetGauges reads the budget's gauges through the OpenTelemetry SDK.
+func TestBudgetGauges(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	clk := newManualClock()
+	b, err := NewBudget(2, WithWorkflowTaskLimit(5), WithMeterProvider(mp), withClock(clk), WithIdlePollAfter(testIdle))
+	require.NoError(t, err)
+
+	running := reserveAsync(b.activities, key(1))
+	young := reserveAsync(b.activities, key(2))
+	waitFor(t, "granted", func() bool { return granted(running) && granted(young) })
+	b.activities.markUsed(running.g)
+	waiting := reserveAsync(b.activities, key(3))
+	waitFor(t, "waiting", func() bool { return b.Waiting() == 1 })
+	wf := reserveAsync(b.workflows, pollKey{queue: "q01", kind: "workflow"})
+	waitFor(t, "granted", func() bool { return granted(wf) })
+	b.workflows.markUsed(wf.g)
+	require.Equal(t, 1, b.InUse())
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	require.Len(t, rm.ScopeMetrics, 1)
+	require.Equal(t, ScopeName, rm.ScopeMetrics[0].Scope.Name)
+	got := map[string]map[string]int64{}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		require.Equal(t, "{task}", m.Unit, m.Name)
+		gauge, ok := m.Data.(metricdata.Gauge[int64])
+		require.True(t, ok, m.Name)
+		got[m.Name] = map[string]int64{}
+		for _, dp := range gauge.DataPoints {
+			require.Equal(t, 1, dp.Attributes.Len(), "only the task type: no queue, no tenant")
+			typ, ok := dp.Attributes.Value(AttrTaskType)
+			require.True(t, ok)
+			got[m.Name][typ.AsString()] = dp.Value
+		}
+	}
+	require.Equal(t, map[string]map[string]int64{
+		MetricBudgetLimit:   {"activity": 2, "workflow": 5},
+		MetricBudgetUsage:   {"activity": 1, "workflow": 1},
+		MetricBudgetWaiting: {"activity": 1, "workflow": 0},
+	}, got)
+
+	b.activities.release(young.g)
+	waitFor(t, "granted", func() bool { return granted(waiting) })
+	for _, g := range []*grant{running.g, waiting.g} {
+		b.activities.release(g)
+	}
+	b.workflows.release(wf.g)
+	require.Zero(t, b.InUse())
+	require.Zero(t, b.Waiting())
+}
+
+// Fakes of the SDK's reservation infos: only what the supplier reads.
+type reserveInfo struct {
+	worker.SlotReservationInfo
+	queue string
+}
+
+func (i reserveInfo) TaskQueue() string { return i.queue }
+
+type permitInfo struct {
+	worker.SlotReleaseInfo
+	permit *worker.SlotPermit
+}
+
+func (i permitInfo) Permit() *worker.SlotPermit { return i.permit }
+
+type markInfo struct {
+	worker.SlotMarkUsedInfo
+	permit *worker.SlotPermit
+}
+
+func (i markInfo) Permit() *worker.SlotPermit { return i.permit }
+
+// TestSupplierKinds drives the tuner the way the SDK does: per queue,
+// activity and local activity polls are told apart, workflow polls are
+// never held behind their queue's idle poll, and eager slots come only
+// from the budget's room.
+func TestSupplierKinds(t *testing.T) {
+	clk := newManualClock()
+	b, err := NewBudget(3, WithWorkflowTaskLimit(3), withClock(clk), WithIdlePollAfter(testIdle), WithMeterProvider(noop.NewMeterProvider()))
+	require.NoError(t, err)
+	tuner, err := b.tuner()
+	require.NoError(t, err)
+	ctx := context.Background()
+	q := reserveInfo{queue: "q"}
+
+	act, err := tuner.GetActivityTaskSlotSupplier().ReserveSlot(ctx, q)
+	require.NoError(t, err)
+	la, err := tuner.GetLocalActivitySlotSupplier().ReserveSlot(ctx, q)
+	require.NoError(t, err, "a local activity poll is not held behind the activity poll")
+	clk.advance(testIdle) // both idle: they stop counting
+
+	wfs := tuner.GetWorkflowTaskSlotSupplier()
+	var wf []*worker.SlotPermit
+	for range 3 {
+		p, err := wfs.ReserveSlot(ctx, q)
+		require.NoError(t, err, "workflow polls of one queue are not held")
+		wf = append(wf, p)
+	}
+	require.Nil(t, wfs.TryReserveSlot(q), "no room for an eager workflow task")
+
+	eager := tuner.GetActivityTaskSlotSupplier().TryReserveSlot(q)
+	require.NotNil(t, eager, "idle polls leave room for an eager activity")
+	tuner.GetActivityTaskSlotSupplier().MarkSlotUsed(markInfo{permit: eager})
+	tuner.GetActivityTaskSlotSupplier().MarkSlotUsed(markInfo{permit: act})
+	require.Equal(t, 2, b.InUse())
+
+	for _, p := range []*worker.SlotPermit{act, eager} {
+		tuner.GetActivityTaskSlotSupplier().ReleaseSlot(permitInfo{permit: p})
+	}
+	tuner.GetLocalActivitySlotSupplier().ReleaseSlot(permitInfo{permit: la})
+	for _, p := range wf {
+		wfs.ReleaseSlot(permitInfo{permit: p})
+	}
+	require.Equal(t, poolSnapshot{}, b.activities.snapshot())
+	require.Equal(t, poolSnapshot{}, b.workflows.snapshot())
+	require.Equal(t, 3, tuner.GetActivityTaskSlotSupplier().MaxSlots())
+}

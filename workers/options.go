@@ -1,0 +1,89 @@
+package workers
+
+import (
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Option configures a [Group] made by [New].
+type Option func(*groupOptions)
+
+type groupOptions struct {
+	budget *Budget
+}
+
+// WithBudget makes the group's workers share b: at most b.Limit()
+// activities run at once across all the group's queues (and those of every
+// other group given b), instead of worker.Options' limits per queue. It
+// cannot be combined with a worker.Options Tuner or any
+// MaxConcurrent*ExecutionSize: [New] returns an error. A nil b is ignored.
+func WithBudget(b *Budget) Option {
+	return func(o *groupOptions) {
+		if b != nil {
+			o.budget = b
+		}
+	}
+}
+
+// BudgetOption configures a [Budget] made by [NewBudget].
+type BudgetOption func(*budgetOptions)
+
+type budgetOptions struct {
+	workflowLimit int
+	strict        bool
+	idleAfter     time.Duration
+	meterProvider metric.MeterProvider
+	clock         clock
+}
+
+// WithWorkflowTaskLimit sets how many workflow tasks may run at once; by
+// default as many as the budget's activities.
+func WithWorkflowTaskLimit(n int) BudgetOption {
+	return func(o *budgetOptions) { o.workflowLimit = n }
+}
+
+// WithIdlePollAfter sets how long a poll may wait for a task before it is
+// taken for an idle queue's and stops counting against the budget (default
+// [DefaultIdlePollAfter]). Shorter lends idle queues' capacity to busy ones
+// sooner; longer makes it less likely that a poll slowed by load is taken
+// for idle, which lets the budget be exceeded when it returns a task.
+func WithIdlePollAfter(d time.Duration) BudgetOption {
+	return func(o *budgetOptions) { o.idleAfter = d }
+}
+
+// WithStrictLimit makes the limit hard: a task that a poll taken for idle
+// brings when the budget is full waits in the worker until a task ends,
+// instead of running over the limit. Its timeouts (start-to-close,
+// heartbeat, workflow task) run while it waits, so use it only when the
+// tasks' timeouts leave room for the length of a task.
+func WithStrictLimit() BudgetOption {
+	return func(o *budgetOptions) { o.strict = true }
+}
+
+// WithMeterProvider sets the meter provider of the budget's gauges
+// (tqrouter.worker.budget.limit, .usage and .waiting, in {task}, with the
+// attribute tqrouter.task.type "activity" or "workflow"); by default
+// otel.GetMeterProvider(). A nil mp is ignored.
+func WithMeterProvider(mp metric.MeterProvider) BudgetOption {
+	return func(o *budgetOptions) {
+		if mp != nil {
+			o.meterProvider = mp
+		}
+	}
+}
+
+func defaultBudgetOptions(limit int) budgetOptions {
+	return budgetOptions{
+		workflowLimit: limit,
+		idleAfter:     DefaultIdlePollAfter,
+		meterProvider: otel.GetMeterProvider(),
+		clock:         realClock{},
+	}
+}
+
+// withClock makes the budget use c (tests).
+func withClock(c clock) BudgetOption {
+	return func(o *budgetOptions) { o.clock = c }
+}

@@ -1,0 +1,574 @@
+package workers
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/worker"
+)
+
+// manualClock is a clock that moves only when the test says so.
+type manualClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*manualTimer
+}
+
+type manualTimer struct {
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func newManualClock() *manualClock { return &manualClock{now: time.Unix(1_000_000, 0)} }
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &manualTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		was := !t.stopped
+		t.stopped = true
+		return was
+	}
+}
+
+// advance moves the clock and runs the timers that fall due.
+func (c *manualClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []func()
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.stopped:
+		case !t.at.After(c.now):
+			t.stopped = true
+			due = append(due, t.f)
+		default:
+			kept = append(kept, t)
+		}
+	}
+	c.timers = kept
+	c.mu.Unlock()
+	for _, f := range due {
+		f()
+	}
+}
+
+const testIdle = 100 * time.Millisecond
+
+func newTestPool(limit int) (*pool, *manualClock) {
+	c := newManualClock()
+	return newPool(limit, testIdle, c), c
+}
+
+// reservation is a reserve call under way in its own goroutine.
+type reservation struct {
+	done   chan struct{}
+	g      *grant
+	err    error
+	cancel context.CancelFunc
+}
+
+func reserveAsync(p *pool, key pollKey) *reservation {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &reservation{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(r.done)
+		r.g, r.err = p.reserve(ctx, key)
+	}()
+	return r
+}
+
+// waitFor polls cond; the pool's state changes in other goroutines.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	require.Eventually(t, cond, 5*time.Second, time.Millisecond, what)
+}
+
+func granted(r *reservation) bool {
+	select {
+	case <-r.done:
+		return r.err == nil
+	default:
+		return false
+	}
+}
+
+func key(i int) pollKey { return pollKey{queue: fmt.Sprintf("q%02d", i), kind: "activity"} }
+
+func TestPoolGrantsWithinLimit(t *testing.T) {
+	p, _ := newTestPool(2)
+	a := reserveAsync(p, key(1))
+	b := reserveAsync(p, key(2))
+	waitFor(t, "two polls granted", func() bool { return granted(a) && granted(b) })
+	c := reserveAsync(p, key(3))
+	waitFor(t, "third waits", func() bool { return p.snapshot().waiting == 1 })
+	require.False(t, granted(c))
+
+	p.markUsed(a.g) // a task: still counted
+	require.Equal(t, 1, p.snapshot().waiting)
+	p.release(b.g) // an empty poll: room
+	waitFor(t, "third granted", func() bool { return granted(c) })
+	p.release(a.g)
+	p.release(c.g)
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+// TestPoolIdlePollsHoldNothing is the starvation case: with a budget of 2
+// and 10 idle queues whose pollers poll for a minute, a busy queue still
+// gets the whole budget once the idle polls have aged.
+func TestPoolIdlePollsHoldNothing(t *testing.T) {
+	p, clk := newTestPool(2)
+	var idle []*reservation
+	for i := range 10 {
+		for range 2 { // two pollers per queue, as the SDK has by default
+			idle = append(idle, reserveAsync(p, key(i)))
+		}
+	}
+	settle(p, idle)
+	require.Equal(t, 2, p.snapshot().young, "two idle polls granted")
+	for range 10 {
+		clk.advance(testIdle)
+		settle(p, idle)
+	}
+	s := p.snapshot()
+	require.Equal(t, 10, s.aged, "every idle queue has one poll out")
+	require.Zero(t, s.young)
+	require.Zero(t, s.waiting, "pollers waiting behind their own queue's idle poll do not wait for capacity")
+	require.Zero(t, s.used)
+
+	busy := pollKey{queue: "busy", kind: "activity"}
+	var running []*grant
+	for range 2 {
+		r := reserveAsync(p, busy)
+		waitFor(t, "busy queue granted", func() bool { return granted(r) })
+		p.markUsed(r.g)
+		running = append(running, r.g)
+	}
+	require.Equal(t, 2, p.snapshot().used, "the busy queue has the whole budget")
+	third := reserveAsync(p, busy)
+	waitFor(t, "busy queue at the limit waits", func() bool { return p.snapshot().waiting == 1 })
+	p.release(running[0])
+	waitFor(t, "a finished task makes room for the busy queue", func() bool { return granted(third) })
+
+	for _, r := range idle {
+		r.cancel()
+		<-r.done
+		if r.err == nil {
+			p.release(r.g)
+		}
+	}
+	p.release(running[1])
+	p.release(third.g)
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+// TestPoolAgedPollBlocksOnlyItsQueue: a queue with an idle poll outstanding
+// gets no second one, other queues do, and the queue polls again when its
+// poll returns.
+func TestPoolAgedPollBlocksOnlyItsQueue(t *testing.T) {
+	p, clk := newTestPool(4)
+	first := reserveAsync(p, key(1))
+	waitFor(t, "granted", func() bool { return granted(first) })
+	clk.advance(testIdle)
+	second := reserveAsync(p, key(1))
+	other := reserveAsync(p, pollKey{queue: "q01", kind: "local_activity"})
+	waitFor(t, "another kind on the same queue is granted", func() bool { return granted(other) })
+	require.Equal(t, 1, p.snapshot().aged)
+	require.False(t, granted(second))
+
+	p.markUsed(first.g) // the idle poll returns a task: over the limit by at most this one
+	waitFor(t, "the queue polls again", func() bool { return granted(second) })
+	for _, g := range []*grant{first.g, second.g, other.g} {
+		p.release(g)
+	}
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+// TestPoolColdQueuePollsOnce: a queue whose last poll came back empty has
+// one poll out at a time; once a poll brings a task it may have more, and
+// an empty poll makes it cold again.
+func TestPoolColdQueuePollsOnce(t *testing.T) {
+	p, _ := newTestPool(10)
+	a := reserveAsync(p, key(1))
+	waitFor(t, "granted", func() bool { return granted(a) })
+	b := reserveAsync(p, key(1))
+	settle(p, []*reservation{a, b})
+	require.False(t, granted(b), "cold: one poll")
+	require.Zero(t, p.snapshot().waiting, "it waits for work, not for capacity")
+
+	p.markUsed(a.g) // a task: hot
+	waitFor(t, "hot: the second poller polls", func() bool { return granted(b) })
+	c := reserveAsync(p, key(1))
+	waitFor(t, "and a third", func() bool { return granted(c) })
+	p.release(b.g) // empty: cold again
+	d := reserveAsync(p, key(1))
+	settle(p, []*reservation{d})
+	require.False(t, granted(d), "cold again while c is out")
+	p.release(c.g)
+	waitFor(t, "granted", func() bool { return granted(d) })
+	p.release(a.g)
+	p.release(d.g)
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+// TestPoolStrictHoldsTasksOverTheLimit: in a strict pool a task that an
+// idle poll brings when the budget is full waits for a task to end, ahead
+// of polls waiting for room.
+func TestPoolStrictHoldsTasksOverTheLimit(t *testing.T) {
+	p, clk := newTestPool(1)
+	p.strict = true
+	idle := reserveAsync(p, key(1))
+	waitFor(t, "granted", func() bool { return granted(idle) })
+	clk.advance(testIdle)
+	busy := reserveAsync(p, key(2))
+	waitFor(t, "granted", func() bool { return granted(busy) })
+	p.markUsed(busy.g)
+
+	marked := make(chan struct{})
+	go func() { p.markUsed(idle.g); close(marked) }() // the idle queue gets work
+	waitFor(t, "held", func() bool { return p.snapshot().waiting == 1 })
+	poll := reserveAsync(p, key(3))
+	settle(p, []*reservation{poll})
+	require.Equal(t, 1, p.snapshot().used, "never over the limit")
+
+	p.release(busy.g)
+	<-marked
+	require.Equal(t, 1, p.snapshot().used, "the held task runs before the waiting poll")
+	require.False(t, granted(poll))
+	p.release(idle.g)
+	waitFor(t, "then the poll", func() bool { return granted(poll) })
+	p.release(poll.g)
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+func TestPoolReleasePaths(t *testing.T) {
+	p, clk := newTestPool(3)
+	young := reserveAsync(p, key(1))
+	aged := reserveAsync(p, key(2))
+	used := reserveAsync(p, key(3))
+	waitFor(t, "granted", func() bool { return granted(young) && granted(aged) && granted(used) })
+	p.markUsed(used.g)
+	clk.advance(testIdle / 2)
+	p.release(young.g) // young and released: never aged
+	clk.advance(testIdle / 2)
+	require.Equal(t, poolSnapshot{used: 1, aged: 1}, p.snapshot())
+	eager := p.tryReserve(key(4))
+	require.NotNil(t, eager)
+	clk.advance(10 * testIdle)
+	require.Equal(t, poolSnapshot{used: 1, aged: 1, eager: 1}, p.snapshot(), "eager slots never age")
+
+	p.release(aged.g)
+	p.release(used.g)
+	p.release(eager)
+	p.release(eager) // twice: counted once
+	p.markUsed(eager)
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+func TestPoolEagerOnlyWithinLimit(t *testing.T) {
+	p, clk := newTestPool(2)
+	a := reserveAsync(p, key(1))
+	waitFor(t, "granted", func() bool { return granted(a) })
+	e := p.tryReserve(key(2))
+	require.NotNil(t, e)
+	require.Nil(t, p.tryReserve(key(3)), "young poll + eager = limit")
+	clk.advance(testIdle)
+	e2 := p.tryReserve(key(3))
+	require.NotNil(t, e2, "an idle poll does not count")
+	require.Nil(t, p.tryReserve(key(4)))
+	p.markUsed(e)
+	p.markUsed(e2)
+	require.Equal(t, 2, p.snapshot().used)
+	for _, g := range []*grant{a.g, e, e2} {
+		p.release(g)
+	}
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+func TestPoolReserveCanceled(t *testing.T) {
+	p, _ := newTestPool(1)
+	a := reserveAsync(p, key(1))
+	waitFor(t, "granted", func() bool { return granted(a) })
+	b := reserveAsync(p, key(2))
+	waitFor(t, "waits", func() bool { return p.snapshot().waiting == 1 })
+	b.cancel()
+	<-b.done
+	require.ErrorIs(t, b.err, context.Canceled)
+	require.Zero(t, p.snapshot().waiting)
+	p.release(a.g)
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+// TestPoolTimerWakesWaiters: a waiter held back only by young polls is
+// granted when they age, without any other event.
+func TestPoolTimerWakesWaiters(t *testing.T) {
+	p, clk := newTestPool(1)
+	a := reserveAsync(p, key(1))
+	waitFor(t, "granted", func() bool { return granted(a) })
+	b := reserveAsync(p, key(2))
+	waitFor(t, "waits", func() bool { return p.snapshot().waiting == 1 })
+	clk.advance(testIdle)
+	waitFor(t, "granted on aging", func() bool { return granted(b) })
+	p.release(a.g)
+	p.release(b.g)
+}
+
+// TestPoolBound drives the pool with random events, one at a time, and
+// checks the invariant the package doc states after each: running tasks
+// exceed the limit by no more than the tasks that came from aged polls.
+func TestPoolBound(t *testing.T) {
+	for seed := range uint64(50) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		limit := 1 + rng.IntN(5)
+		p, clk := newTestPool(limit)
+		p.strict = seed%2 == 1
+		var pending []*reservation
+		var polls, eager, running []*grant
+		type marked struct {
+			g    *grant
+			done chan struct{}
+		}
+		var marking []marked
+		fromAged := map[*grant]bool{}
+		for range 400 {
+			switch rng.IntN(7) {
+			case 0:
+				pending = append(pending, reserveAsync(p, key(rng.IntN(6))))
+			case 1:
+				if g := p.tryReserve(key(rng.IntN(6))); g != nil {
+					eager = append(eager, g)
+				}
+			case 2: // a poll returns a task
+				if len(polls) > 0 {
+					i := rng.IntN(len(polls))
+					g := polls[i]
+					p.mu.Lock()
+					p.ageLocked(clk.Now())
+					wasAged := g.state == grantAged
+					p.mu.Unlock()
+					done := make(chan struct{})
+					go func() { p.markUsed(g); close(done) }() // a strict pool may hold it
+					marking = append(marking, marked{g, done})
+					fromAged[g] = wasAged && !p.strict
+					polls = append(polls[:i], polls[i+1:]...)
+				}
+			case 3: // a poll returns empty
+				if len(polls) > 0 {
+					i := rng.IntN(len(polls))
+					p.release(polls[i])
+					polls = append(polls[:i], polls[i+1:]...)
+				}
+			case 4: // a task ends
+				if len(running) > 0 {
+					i := rng.IntN(len(running))
+					p.release(running[i])
+					delete(fromAged, running[i])
+					running = append(running[:i], running[i+1:]...)
+				}
+			case 5:
+				if len(eager) > 0 {
+					g := eager[0]
+					eager = eager[1:]
+					if rng.IntN(2) == 0 {
+						p.markUsed(g)
+						running = append(running, g)
+					} else {
+						p.release(g)
+					}
+				}
+			case 6:
+				clk.advance(time.Duration(rng.IntN(int(testIdle))))
+			}
+			settle(p, pending)
+			// Wait for each markUsed to return or be held.
+			keptMarking := marking[:0]
+			for _, m := range marking {
+				for {
+					select {
+					case <-m.done:
+					default:
+						p.mu.Lock()
+						held := m.g.state == grantHeld
+						p.mu.Unlock()
+						if !held {
+							runtime.Gosched()
+							continue
+						}
+					}
+					break
+				}
+				select {
+				case <-m.done:
+					running = append(running, m.g)
+				default:
+					keptMarking = append(keptMarking, m)
+				}
+			}
+			marking = keptMarking
+			kept := pending[:0]
+			for _, r := range pending {
+				if granted(r) {
+					polls = append(polls, r.g)
+				} else {
+					kept = append(kept, r)
+				}
+			}
+			pending = kept
+
+			s := p.snapshot()
+			aged := 0
+			for _, was := range fromAged {
+				if was {
+					aged++
+				}
+			}
+			require.Equal(t, len(running), s.used)
+			p.mu.Lock()
+			nHeld := len(p.held)
+			p.mu.Unlock()
+			require.Equal(t, len(marking), nHeld)
+			require.LessOrEqual(t, s.used+s.young+s.eager-aged, limit, "seed %d", seed)
+		}
+		for _, r := range pending {
+			r.cancel()
+			<-r.done
+			if r.err == nil {
+				polls = append(polls, r.g)
+			}
+		}
+		for _, g := range append(append(polls, eager...), running...) {
+			p.release(g)
+		}
+		for _, m := range marking { // held until the releases above made room
+			<-m.done
+			p.release(m.g)
+		}
+		require.Equal(t, poolSnapshot{}, p.snapshot(), "seed %d", seed)
+	}
+}
+
+// settle waits until every reservation under way is either granted (and
+// its goroutine done) or waiting in the pool.
+func settle(p *pool, pending []*reservation) {
+	for {
+		p.mu.Lock()
+		n := len(p.waiters)
+		p.mu.Unlock()
+		for _, r := range pending {
+			select {
+			case <-r.done:
+				n++
+			default:
+			}
+		}
+		if n == len(pending) {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestPoolConcurrentUse runs pollers of busy and idle queues against the
+// pool on the real clock, under -race: every busy queue gets work done, and
+// the peak of running tasks stays within the bound.
+func TestPoolConcurrentUse(t *testing.T) {
+	const limit, busyQueues, idleQueues, pollers, tasksPerQueue = 3, 4, 12, 2, 40
+	p := newPool(limit, 5*time.Millisecond, realClock{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var running, peak atomic.Int64
+	var wg sync.WaitGroup
+	var done sync.WaitGroup
+	for q := range busyQueues + idleQueues {
+		k := key(q)
+		var left, completed atomic.Int64
+		left.Store(tasksPerQueue)
+		if q < busyQueues {
+			done.Add(1)
+		}
+		for range pollers {
+			wg.Go(func() {
+				for {
+					g, err := p.reserve(ctx, k)
+					if err != nil {
+						return
+					}
+					if q >= busyQueues || left.Add(-1) < 0 { // no work: a long poll
+						select {
+						case <-ctx.Done():
+						case <-time.After(50 * time.Millisecond):
+						}
+						p.release(g)
+						continue
+					}
+					p.markUsed(g)
+					n := running.Add(1)
+					for old := peak.Load(); n > old && !peak.CompareAndSwap(old, n); old = peak.Load() {
+					}
+					time.Sleep(time.Millisecond)
+					running.Add(-1)
+					p.release(g)
+					if completed.Add(1) == tasksPerQueue {
+						done.Done()
+					}
+				}
+			})
+		}
+	}
+	finished := make(chan struct{})
+	go func() { done.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(30 * time.Second):
+		t.Fatal("busy queues starved")
+	}
+	cancel()
+	wg.Wait()
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+	require.LessOrEqual(t, peak.Load(), int64(limit+(busyQueues+idleQueues)*pollers))
+	t.Logf("peak %d running on a budget of %d", peak.Load(), limit)
+}
+
+// BenchmarkReserve is the cost of one poll's slot that returns a task:
+// reserve, mark used, release; beside the SDK's fixed-size supplier.
+func BenchmarkReserve(b *testing.B) {
+	ctx := context.Background()
+	b.Run("budget", func(b *testing.B) {
+		p := newPool(1000, DefaultIdlePollAfter, realClock{})
+		k := key(1)
+		b.ReportAllocs()
+		for b.Loop() {
+			g, _ := p.reserve(ctx, k)
+			p.markUsed(g)
+			p.release(g)
+		}
+	})
+	b.Run("sdk_fixed_size", func(b *testing.B) {
+		s, _ := worker.NewFixedSizeSlotSupplier(1000)
+		b.ReportAllocs()
+		for b.Loop() {
+			permit, _ := s.ReserveSlot(ctx, nil)
+			s.MarkSlotUsed(nil)
+			s.ReleaseSlot(nil)
+			_ = permit
+		}
+	})
+}
