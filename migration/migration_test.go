@@ -59,7 +59,11 @@ func TestRetired(t *testing.T) {
 
 	renamed, err := Retired(four, kinds, nil, routing.Config{Prefix: "old", Shards: 2})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"old.tenant.00", "old.tenant.01"}, renamed)
+	assert.Equal(t, []string{"old.tenant.00", "old.tenant.01", "old.tenant.overflow-00"}, renamed, "overflow queues retire with their layout")
+
+	unpinned, err := Retired(four, kinds, nil, routing.Config{Prefix: "saas", Shards: 4, Pins: map[string]string{"acme": "acme"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"saas.tenant.pinned-acme"}, unpinned, "a removed pin retires its queue")
 
 	_, err = Retired(four, kinds, nil, routing.Config{Prefix: "bad prefix", Shards: 2})
 	assert.ErrorIs(t, err, routing.ErrInvalidConfig)

@@ -1,8 +1,6 @@
 package workers
 
 import (
-	"fmt"
-
 	"github.com/tqrouter/tqrouter/routing"
 )
 
