@@ -167,3 +167,24 @@ func TestStartFailsFast(t *testing.T) {
 		t.Errorf("error does not explain the failure: %v", err)
 	}
 }
+
+// TestServerArgsPartitions checks that a started server has Temporal's
+// default partition count unless the caller asks for one partition.
+func TestServerArgsPartitions(t *testing.T) {
+	has := func(args []string, kv string) bool { return slices.Contains(args, kv) }
+	def := serverArgs(Options{}, "pid")
+	for _, a := range def {
+		if strings.Contains(a, "Partitions") {
+			t.Errorf("default server args set partitions: %s", a)
+		}
+	}
+	if !has(def, "matching.enableFairness=true") {
+		t.Errorf("fairness not on by default: %v", def)
+	}
+	one := serverArgs(Options{DynamicConfig: SinglePartition()}, "pid")
+	for _, kv := range []string{"matching.numTaskqueueReadPartitions=1", "matching.numTaskqueueWritePartitions=1"} {
+		if !has(one, kv) {
+			t.Errorf("SinglePartition: %s missing from %v", kv, one)
+		}
+	}
+}
