@@ -102,6 +102,9 @@ func medianResult(results []scenario.Result) scenario.Result {
 			Max:      med(func(s *scenario.Stats) float64 { return s.Max }),
 			CloseP50: med(func(s *scenario.Stats) float64 { return s.CloseP50 }),
 			CloseP95: med(func(s *scenario.Stats) float64 { return s.CloseP95 }),
+
+			ActivityP50: med(func(s *scenario.Stats) float64 { return s.ActivityP50 }),
+			ActivityP95: med(func(s *scenario.Stats) float64 { return s.ActivityP95 }),
 		}
 		for i := range results {
 			m.Count += results[i].Class(class).Count

@@ -137,6 +137,12 @@ func report(out io.Writer, baseline, routed scenario.Result) {
 		b, r := baseline.Class(class), routed.Class(class)
 		fmt.Fprintf(out, "%-11s %-26s %4d | %8.0f %7.0f %7.0f | %8.0f %7.0f %7.0f | %s\n", class, types[class], r.Count, b.P50, b.P95, b.Max, r.P50, r.P95, r.Max, factor(b, r))
 	}
+	fmt.Fprintln(out, "\nOf that wait, the activity's own schedule-to-start; and start-to-close as the caller sees it, p95, ms:")
+	fmt.Fprintf(out, "%-11s | %8s %8s | %8s %8s\n", "class", "base act", "tqr act", "base s2c", "tqr s2c")
+	for _, class := range scenario.Classes() {
+		b, r := baseline.Class(class), routed.Class(class)
+		fmt.Fprintf(out, "%-11s | %8.0f %8.0f | %8.0f %8.0f\n", class, b.ActivityP95, r.ActivityP95, b.CloseP95, r.CloseP95)
+	}
 	bm, rm := baseline.Noisy.Makespan, routed.Noisy.Makespan
 	if bm > 0 && rm > 0 {
 		fmt.Fprintf(out, "\nNoisy tenant's makespan (first start to last completion): baseline %.1f s, routed %.1f s: routed/baseline %.2f\n", bm/1000, rm/1000, rm/bm)
