@@ -123,7 +123,7 @@ func run(ctx context.Context, out io.Writer, o options, cfg scenario.Config) err
 	}
 	if o.keep {
 		fmt.Fprintf(out, "\nThe server stays up until Ctrl-C: workflows are in namespace %s at %s (prefix %s).\n", srv.Namespace(), srv.Address(), prefix)
-		// UI: print the dev server's Web UI address here once it serves one.
+		// TODO(ui): print the Web UI address here once the dev server serves one.
 		<-ctx.Done()
 	}
 	return nil

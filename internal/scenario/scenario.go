@@ -317,19 +317,20 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 			ctx = interceptor.WithTenant(ctx, tenant)
 		}
 		began := time.Now()
+		id := workflowID(prefix, class, tenant, seq)
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID:        workflowID(prefix, class, tenant, seq),
+			ID:        id,
 			TaskQueue: legacy, // every call site names the legacy queue
 		}, fn, saasapp.Input{Work: cfg.Work})
 		started()
 		if err != nil {
-			fail(err)
+			fail(fmt.Errorf("starting %s: %w", id, err))
 			return
 		}
 		var out saasapp.Output
 		if err := run.Get(ctx, &out); err != nil {
 			if noisyCtx.Err() == nil || class != Noisy {
-				fail(err)
+				fail(fmt.Errorf("waiting for %s: %w", id, err))
 			}
 			return
 		}
@@ -359,13 +360,19 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 		}
 	}()
 
-	// The flood: every start at once; wait until the server has accepted
-	// them all, so the backlog is in the queue.
+	// The flood: as fast as the server accepts the starts, floodInFlight
+	// at a time; wait until the server has accepted them all, so the
+	// backlog is in the queue.
 	var flood sync.WaitGroup
+	inFlight := make(chan struct{}, floodInFlight)
 	for seq := range cfg.NoisyStarts {
 		noisyWG.Add(1)
 		flood.Add(1)
-		go start(noisyCtx, &noisyWG, Noisy, cast.Noisy, saasapp.TenantProvisioningWorkflow, seq, flood.Done)
+		inFlight <- struct{}{}
+		go start(noisyCtx, &noisyWG, Noisy, cast.Noisy, saasapp.TenantProvisioningWorkflow, seq, func() {
+			<-inFlight
+			flood.Done()
+		})
 	}
 	flood.Wait()
 
@@ -418,6 +425,11 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	}
 	return res, nil
 }
+
+// floodInFlight bounds the noisy tenant's start calls in flight at once, as
+// a caller's connection pool or worker count would: a thousand at once is
+// not a flood the server sees any sooner, only one whose calls time out.
+const floodInFlight = 64
 
 // routedWorkers returns the worker group of the routed run's queues, not
 // started, and how many activities its workers may run at once in all.
