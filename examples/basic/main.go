@@ -2,17 +2,23 @@
 // into client.Options.Interceptors, the call site keeps naming main-queue,
 // and the server records the tenant's shard queue and fairness key.
 //
-//	go run ./examples/basic
+//	go run ./examples/basic [--verbose]
+//
+// The SDK's own log lines (a "Started Worker" per queue, ...) are off unless
+// --verbose, so that the output is the example's.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 
 	"go.temporal.io/sdk/client"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tqrouter/tqrouter/interceptor"
@@ -25,12 +31,14 @@ import (
 
 func main() {
 	log.SetFlags(0)
-	if err := run(context.Background()); err != nil {
+	verbose := flag.Bool("verbose", false, "show the SDK's log lines (on stderr)")
+	flag.Parse()
+	if err := run(context.Background(), *verbose); err != nil {
 		log.Fatal("basic: ", err)
 	}
 }
 
-func run(ctx context.Context) error {
+func run(ctx context.Context, verbose bool) error {
 	srv, err := devserver.Start(ctx, devserver.Options{Progress: os.Stderr})
 	if err != nil {
 		return err
@@ -43,6 +51,7 @@ func run(ctx context.Context) error {
 	}
 	opts := srv.ClientOptions()
 	opts.Interceptors = []sdkinterceptor.ClientInterceptor{router} // the one line
+	opts.Logger = sdkLogger(verbose)
 	c, err := client.Dial(opts)
 	if err != nil {
 		return err
@@ -95,4 +104,12 @@ func run(ctx context.Context) error {
 	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "main-queue"}, saasapp.UserOnboardingWorkflow, saasapp.Input{})
 	fmt.Println("no tenant:", err)
 	return nil
+}
+
+// sdkLogger discards the SDK's log lines unless verbose.
+func sdkLogger(verbose bool) sdklog.Logger {
+	if verbose {
+		return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	}
+	return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 }

@@ -5,15 +5,18 @@
 // UserOnboardingWorkflow; TokenCleanupWorkflow runs as the system job. Every
 // call site names main-queue. The scenario runs twice with the same worker
 // budget: without the router, everything waits behind the flood; with it,
-// starts go to per-tenant shard queues with fairness keys, and the quiet
-// tenants and the cleanup job stop waiting.
+// starts go to per-tenant shard queues with fairness keys.
 //
-//	go run ./examples/noisyneighbor [--json results.json]
+//	go run ./examples/noisyneighbor [--seed N] [--json results.json] [--keep]
 //
-// It starts the embedded Temporal dev server (built on first use), or uses
+// The tenant IDs are drawn from --seed, so some quiet tenants share the
+// noisy tenant's shard by chance; they are reported as their own class,
+// shard_mates, in both runs.
+//
+// It starts the embedded Temporal dev server (built on first use) with
+// Temporal's default of 4 partitions per task queue and fairness on, or uses
 // --address / $TEMPORAL_ADDRESS; an existing server needs
-// matching.enableFairness=true and one task queue partition for the
-// fairness part of the comparison.
+// matching.enableFairness=true for the fairness part of the comparison.
 package main
 
 import (
@@ -23,47 +26,79 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
+
+	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/tqrouter/tqrouter/internal/devserver"
 	"github.com/tqrouter/tqrouter/internal/scenario"
+	"github.com/tqrouter/tqrouter/routing"
 )
+
+type options struct {
+	address, jsonOut string
+	keep, verbose    bool
+	dynamicConfig    map[string]any
+}
 
 func main() {
 	log.SetFlags(0)
 	cfg := scenario.Default()
-	address := flag.String("address", "", "Temporal frontend host:port (default: $TEMPORAL_ADDRESS, else an embedded dev server)")
-	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
+	o := options{dynamicConfig: map[string]any{}}
+	flag.StringVar(&o.address, "address", "", "Temporal frontend host:port (default: $TEMPORAL_ADDRESS, else an embedded dev server)")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	flag.BoolVar(&o.keep, "keep", false, "keep the embedded server up after the run, until Ctrl-C, to inspect it")
+	flag.BoolVar(&o.verbose, "verbose", false, "show the SDK's log lines (on stderr)")
+	flag.Func("dynamic-config", "K=V: a dynamic config value for the embedded server, over internal/devserver's defaults (repeatable; V is parsed as JSON, else taken as a string)", func(kv string) error {
+		return scenario.ParseDynamicConfig(kv, o.dynamicConfig)
+	})
+	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed the tenant IDs are drawn from")
 	flag.IntVar(&cfg.NoisyStarts, "noisy", cfg.NoisyStarts, "workflows the noisy tenant floods")
 	flag.IntVar(&cfg.QuietTenants, "quiet-tenants", cfg.QuietTenants, "quiet tenants")
 	flag.IntVar(&cfg.QuietStarts, "quiet-starts", cfg.QuietStarts, "onboardings per quiet tenant")
 	flag.IntVar(&cfg.JobStarts, "jobs", cfg.JobStarts, "cleanup jobs")
 	flag.DurationVar(&cfg.Work, "work", cfg.Work, "work per workflow")
-	flag.IntVar(&cfg.Slots, "slots", cfg.Slots, "worker budget: concurrent activities across all workers")
+	flag.IntVar(&cfg.Slots, "slots", cfg.Slots, "worker budget: activities the run's workers may run at once, in all")
 	flag.IntVar(&cfg.Shards, "shards", cfg.Shards, "tenant shards of the routed run")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Stdout, *address, *jsonOut, cfg); err != nil {
+	if err := run(ctx, os.Stdout, o, cfg); err != nil {
 		log.Fatal("noisyneighbor: ", err)
 	}
 }
 
-func run(ctx context.Context, out io.Writer, address, jsonOut string, cfg scenario.Config) error {
-	srv, err := devserver.Start(ctx, devserver.Options{Address: address, Progress: os.Stderr})
+func run(ctx context.Context, out io.Writer, o options, cfg scenario.Config) error {
+	sopts := devserver.Options{Address: o.address, Progress: os.Stderr, DynamicConfig: o.dynamicConfig}
+	if o.verbose {
+		sopts.LogLevel, sopts.Output = "warn", os.Stderr
+	}
+	srv, err := devserver.Start(ctx, sopts)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	fmt.Fprintf(out, "Temporal at %s, namespace %s\n", srv.Address(), srv.Namespace())
+	fmt.Fprintf(out, "Temporal at %s, namespace %s", srv.Address(), srv.Namespace())
+	if len(o.dynamicConfig) > 0 {
+		fmt.Fprintf(out, ", dynamic config over the defaults: %v", o.dynamicConfig)
+	}
+	fmt.Fprintln(out)
+	cast := scenario.NewCast(cfg.Seed, cfg.QuietTenants)
+	mates := cast.ShardMates(cfg.Shards)
+	fmt.Fprintf(out, "Seed %d: noisy tenant %s (shard %d of %d); %d of %d quiet tenants share its shard: %s\n",
+		cfg.Seed, cast.Noisy, routing.StableShard(cast.Noisy, cfg.Shards), cfg.Shards, len(mates), len(cast.Quiet), listOrNone(mates))
 	fmt.Fprintf(out, "Scenario: noisy tenant floods %d TenantProvisioningWorkflow; %d quiet tenants x %d UserOnboardingWorkflow; %d TokenCleanupWorkflow;\n",
 		cfg.NoisyStarts, cfg.QuietTenants, cfg.QuietStarts, cfg.JobStarts)
-	fmt.Fprintf(out, "          %s of work each, %d worker slots in all, every call site naming main-queue.\n\n", cfg.Work, cfg.Slots)
+	fmt.Fprintf(out, "          %s of work each, a budget of %d activities at once, every call site naming main-queue.\n\n", cfg.Work, cfg.Slots)
 
-	env := scenario.Env{ClientOptions: srv.ClientOptions(), Progress: out}
+	copts := srv.ClientOptions()
+	copts.Logger = sdkLogger(o.verbose)
+	env := scenario.Env{ClientOptions: copts, Progress: out}
 	prefix := fmt.Sprintf("demo%d", time.Now().Unix()%100000)
 	fmt.Fprintln(out, "1/2 without tqrouter: one queue, main-queue")
 	baseline, err := scenario.Run(ctx, env, cfg, false, prefix)
@@ -76,40 +111,68 @@ func run(ctx context.Context, out io.Writer, address, jsonOut string, cfg scenar
 		return err
 	}
 	report(out, baseline, routed)
-	if jsonOut != "" {
+	if o.jsonOut != "" {
 		raw, err := json.MarshalIndent(map[string]scenario.Result{"baseline": baseline, "routed": routed}, "", "  ")
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(jsonOut, append(raw, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(o.jsonOut, append(raw, '\n'), 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "\nwrote %s\n", jsonOut)
+		fmt.Fprintf(out, "\nwrote %s\n", o.jsonOut)
+	}
+	if o.keep {
+		fmt.Fprintf(out, "\nThe server stays up until Ctrl-C: workflows are in namespace %s at %s (prefix %s).\n", srv.Namespace(), srv.Address(), prefix)
+		// TODO(ui): print the Web UI address here once the dev server serves one.
+		<-ctx.Done()
 	}
 	return nil
 }
 
 func report(out io.Writer, baseline, routed scenario.Result) {
-	fmt.Fprintln(out, "\nWait from workflow start until a worker begins its work (schedule-to-start, server timestamps), ms:")
-	fmt.Fprintf(out, "%-7s %-27s | %8s %8s %8s | %8s %8s %8s | %s\n", "class", "workflow", "base p50", "p95", "max", "tqr p50", "p95", "max", "p95 better")
-	types := map[string]string{scenario.Noisy: "TenantProvisioningWorkflow", scenario.Quiet: "UserOnboardingWorkflow", scenario.Jobs: "TokenCleanupWorkflow"}
-	for _, class := range []string{scenario.Quiet, scenario.Jobs, scenario.Noisy} {
-		b, r := baseline[class], routed[class]
-		fmt.Fprintf(out, "%-7s %-27s | %8.0f %8.0f %8.0f | %8.0f %8.0f %8.0f | %s\n", class, types[class], b.P50, b.P95, b.Max, r.P50, r.P95, r.Max, factor(b.P95, r.P95))
+	fmt.Fprintln(out, "\nWait from workflow start until a worker begins its work (server timestamps), ms:")
+	fmt.Fprintf(out, "%-11s %-26s %4s | %8s %7s %7s | %8s %7s %7s | %s\n", "class", "workflow", "n", "base p50", "p95", "max", "tqr p50", "p95", "max", "p95 factor")
+	types := map[string]string{scenario.Noisy: "TenantProvisioningWorkflow", scenario.Quiet: "UserOnboardingWorkflow", scenario.ShardMates: "UserOnboardingWorkflow", scenario.Jobs: "TokenCleanupWorkflow"}
+	for _, class := range scenario.Classes() {
+		b, r := baseline.Class(class), routed.Class(class)
+		fmt.Fprintf(out, "%-11s %-26s %4d | %8.0f %7.0f %7.0f | %8.0f %7.0f %7.0f | %s\n", class, types[class], r.Count, b.P50, b.P95, b.Max, r.P50, r.P95, r.Max, factor(b, r))
 	}
-	fmt.Fprintln(out, "\nStart-to-close as the caller sees it, ms:")
-	fmt.Fprintf(out, "%-7s | %8s %8s | %8s %8s\n", "class", "base p50", "p95", "tqr p50", "p95")
-	for _, class := range []string{scenario.Quiet, scenario.Jobs, scenario.Noisy} {
-		b, r := baseline[class], routed[class]
-		fmt.Fprintf(out, "%-7s | %8.0f %8.0f | %8.0f %8.0f\n", class, b.CloseP50, b.CloseP95, r.CloseP50, r.CloseP95)
+	fmt.Fprintln(out, "\nOf that wait, the activity's own schedule-to-start; and start-to-close as the caller sees it, p95, ms:")
+	fmt.Fprintf(out, "%-11s | %8s %8s | %8s %8s\n", "class", "base act", "tqr act", "base s2c", "tqr s2c")
+	for _, class := range scenario.Classes() {
+		b, r := baseline.Class(class), routed.Class(class)
+		fmt.Fprintf(out, "%-11s | %8.0f %8.0f | %8.0f %8.0f\n", class, b.ActivityP95, r.ActivityP95, b.CloseP95, r.CloseP95)
 	}
-	fmt.Fprintln(out, "\nThe noisy tenant now waits for its own share of its shard instead of everyone's slots.")
+	bm, rm := baseline.Noisy.Makespan, routed.Noisy.Makespan
+	if bm > 0 && rm > 0 {
+		fmt.Fprintf(out, "\nNoisy tenant's makespan (first start to last completion): baseline %.1f s, routed %.1f s: routed/baseline %.2f\n", bm/1000, rm/1000, rm/bm)
+	}
+	fmt.Fprintf(out, "Budget (activities the workers may run at once): baseline %d on %d queue, routed %d on %d queues.\n",
+		baseline.Run.Budget, baseline.Run.Queues, routed.Run.Budget, routed.Run.Queues)
+	fmt.Fprintf(out, "Peak running (counted by the activities): baseline %d, routed %d.\n", baseline.Run.PeakRunning, routed.Run.PeakRunning)
 }
 
-// factor is how many times shorter the routed wait is.
-func factor(base, routed float64) string {
-	if routed < 1 {
-		routed = 1 // below a millisecond, call it one
+// factor is how many times shorter the routed p95 wait is.
+func factor(base, routed *scenario.Stats) string {
+	if base.Count == 0 || routed.Count == 0 {
+		return "n/a (no samples)"
 	}
-	return fmt.Sprintf("%.1fx", base/routed)
+	r := max(routed.P95, 1) // below a millisecond, call it one
+	return fmt.Sprintf("%.1fx", base.P95/r)
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// sdkLogger shows the SDK's log lines only when asked to: the demo's output
+// is its own.
+func sdkLogger(verbose bool) sdklog.Logger {
+	if verbose {
+		return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	}
+	return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 }

@@ -54,9 +54,6 @@ const (
 //
 //   - matching.enableFairness: fairness keys and weights are ignored by the
 //     server unless this is on (it is off by default).
-//   - matching.numTaskqueueReadPartitions / WritePartitions = 1: with the
-//     default 4 partitions tasks are spread over partitions, which scrambles
-//     priority and fairness ordering in tests.
 //   - history.transferProcessorMaxPollRPS = 10000: the transfer queue, which
 //     hands every new workflow and activity task from history to matching,
 //     reads at most 20 times a second per history shard by default
@@ -72,13 +69,29 @@ const (
 //     (10 s for a workflow task, start-to-close for an activity). Off by
 //     default in v1.32.1. Resharding stops workers while traffic flows, so
 //     the tests need it, and so does a production cluster.
+//
+// Task queue partitions are left at Temporal's default (4 read and write
+// partitions per task queue), as users' servers have them, so that the
+// examples and benchmarks measure what users will see. A test that asserts
+// priority or fairness order within one queue needs one partition (with
+// several, each partition orders its own tasks and pollers take from any)
+// and sets matching.numTaskqueueReadPartitions and WritePartitions to 1 in
+// its own Options.DynamicConfig; see [SinglePartition].
 func DefaultDynamicConfig() map[string]any {
 	return map[string]any{
 		"history.transferProcessorMaxPollRPS":        10000,
 		"frontend.enableCancelWorkerPollsOnShutdown": true,
 		"matching.enableFairness":                    true,
-		"matching.numTaskqueueReadPartitions":        1,
-		"matching.numTaskqueueWritePartitions":       1,
+	}
+}
+
+// SinglePartition returns the dynamic config values that give every task
+// queue one partition, for Options.DynamicConfig of a test that asserts
+// dispatch order within a queue. Temporal's default is 4 partitions.
+func SinglePartition() map[string]any {
+	return map[string]any{
+		"matching.numTaskqueueReadPartitions":  1,
+		"matching.numTaskqueueWritePartitions": 1,
 	}
 }
 

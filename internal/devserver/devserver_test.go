@@ -65,14 +65,16 @@ func TestStartDevServer(t *testing.T) {
 }
 
 // TestDefaultDynamicConfig checks that DefaultDynamicConfig is in effect:
-// with fairness on and a single partition, a backlog of 6 tasks with fairness
-// key "a" followed by 6 with key "b" is dispatched interleaved (FIFO would
-// give aaaaaabbbbbb), after 3 tasks with a higher priority.
+// with fairness on, a backlog of 6 tasks with fairness key "a" followed by 6
+// with key "b" is dispatched interleaved (FIFO would give aaaaaabbbbbb),
+// after 3 tasks with a higher priority. The order is asserted within one
+// queue, so the test sets SinglePartition: with Temporal's default of 4
+// partitions each partition orders only its own share of the backlog.
 func TestDefaultDynamicConfig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	t.Setenv(AddressEnv, "")
-	srv, err := Start(ctx, Options{})
+	srv, err := Start(ctx, Options{DynamicConfig: SinglePartition()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,5 +165,26 @@ func TestStartFailsFast(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "exited during startup") || !strings.Contains(err.Error(), "namespace") {
 		t.Errorf("error does not explain the failure: %v", err)
+	}
+}
+
+// TestServerArgsPartitions checks that a started server has Temporal's
+// default partition count unless the caller asks for one partition.
+func TestServerArgsPartitions(t *testing.T) {
+	has := func(args []string, kv string) bool { return slices.Contains(args, kv) }
+	def := serverArgs(Options{}, "pid")
+	for _, a := range def {
+		if strings.Contains(a, "Partitions") {
+			t.Errorf("default server args set partitions: %s", a)
+		}
+	}
+	if !has(def, "matching.enableFairness=true") {
+		t.Errorf("fairness not on by default: %v", def)
+	}
+	one := serverArgs(Options{DynamicConfig: SinglePartition()}, "pid")
+	for _, kv := range []string{"matching.numTaskqueueReadPartitions=1", "matching.numTaskqueueWritePartitions=1"} {
+		if !has(one, kv) {
+			t.Errorf("SinglePartition: %s missing from %v", kv, one)
+		}
 	}
 }

@@ -5,6 +5,7 @@ package saasapp
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -57,6 +58,10 @@ type Output struct {
 	// Child is the output of the child workflow, if one was started.
 	Child *Output
 }
+
+// WorkActivity is the registered name of [Work], the one activity of every
+// workflow of the app.
+const WorkActivity = "Work"
 
 // PingUpdate is the update the workflows answer.
 const PingUpdate = "ping"
@@ -145,4 +150,46 @@ func Work(ctx context.Context, d time.Duration) (Output, error) {
 	case <-ctx.Done():
 		return out, ctx.Err()
 	}
+}
+
+// Meter counts the [Work] activities that run at once on the workers it is
+// registered with: the activities count themselves, so the count is what
+// really ran, whatever the workers' slot settings say. A zero Meter is ready
+// to use and safe for concurrent use; give each measured run its own.
+type Meter struct {
+	mu            sync.Mutex // protects running and peak
+	running, peak int
+}
+
+// Register registers the app's workflows on w, and [Work] counted by m.
+func (m *Meter) Register(w worker.Registry) {
+	RegisterWorkflows(w)
+	w.RegisterActivityWithOptions(m.work, activity.RegisterOptions{Name: WorkActivity})
+}
+
+// Peak returns the most activities that ran at once.
+func (m *Meter) Peak() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.peak
+}
+
+// Running returns how many activities run now.
+func (m *Meter) Running() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.running
+}
+
+func (m *Meter) work(ctx context.Context, d time.Duration) (Output, error) {
+	m.mu.Lock()
+	m.running++
+	m.peak = max(m.peak, m.running)
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.running--
+		m.mu.Unlock()
+	}()
+	return Work(ctx, d)
 }

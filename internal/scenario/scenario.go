@@ -1,19 +1,26 @@
 // Package scenario plays the noisy-neighbour scenario against a Temporal
-// server: one tenant floods TenantProvisioningWorkflow, a few quiet tenants
-// start UserOnboardingWorkflow, and TokenCleanupWorkflow runs as the system
-// job, every call site naming main-queue. It runs once without the router
-// (one queue) and once with it (shard queues with fairness), with the same
+// server: one tenant floods TenantProvisioningWorkflow, quiet tenants start
+// UserOnboardingWorkflow, and TokenCleanupWorkflow runs as the system job,
+// every call site naming main-queue. It runs once without the router (one
+// queue) and once with it (shard queues with fairness), with the same
 // budget of worker slots, and measures how long each class waits.
+//
+// The tenants are drawn from a seed ([NewCast]), never picked: which quiet
+// tenants share the noisy tenant's shard is chance, as it is for users, and
+// those shard mates are reported as a class of their own.
 package scenario
 
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +39,8 @@ import (
 
 // Config is one scenario.
 type Config struct {
+	// Seed draws the tenant IDs (see [NewCast]).
+	Seed uint64
 	// NoisyStarts is the size of the noisy tenant's flood.
 	NoisyStarts int
 	// QuietTenants start QuietStarts onboardings each, spread over the flood.
@@ -40,11 +49,12 @@ type Config struct {
 	JobStarts int
 	// Work is how long each workflow's activity works.
 	Work time.Duration
-	// Slots is the worker budget: concurrent activities across all workers,
-	// split evenly over the routed run's queues (Shards tenant queues and
-	// one jobs queue), rounding down.
+	// Slots is the worker budget: activities the run's workers may run at
+	// once, in all. The baseline's one worker has all of them; the routed
+	// run's workers share them as routedWorkers says.
 	Slots int
-	// Shards is the tenant shard count of the routed run.
+	// Shards is the tenant shard count of the routed run, and the one the
+	// quiet tenants are classified by in both runs.
 	Shards int
 	// Spread is how long the quiet tenants and jobs keep starting.
 	Spread time.Duration
@@ -52,21 +62,90 @@ type Config struct {
 	LegacyQueue string
 	// AbandonNoisy ends a run as soon as the quiet tenants and jobs are
 	// done, terminating the flood's remaining workflows: the noisy stats
-	// then cover only the workflows that completed.
+	// then cover only the workflows that completed, and have no makespan.
 	AbandonNoisy bool
 }
 
 // Default is the demo's scenario: a flood several seconds deep.
+//
+// Twelve quiet tenants: with 3 shards each shares the noisy tenant's shard
+// with chance 1/3, so a seed gives 4 shard mates on average, at least 2
+// with chance 0.95 and none with chance (2/3)^12 < 1%. Three onboardings
+// each give the shard mates about 12 samples and the other quiet tenants
+// about 24, and keep the quiet load (36 x 600 ms over 4 s, 5.4 slots on
+// average) within the budget of 12 slots.
 func Default() Config {
-	return Config{NoisyStarts: 150, QuietTenants: 4, QuietStarts: 5, JobStarts: 5, Work: 600 * time.Millisecond, Slots: 12, Shards: 3, Spread: 4 * time.Second}
+	return Config{Seed: 1, NoisyStarts: 150, QuietTenants: 12, QuietStarts: 3, JobStarts: 5, Work: 600 * time.Millisecond, Slots: 12, Shards: 3, Spread: 4 * time.Second}
 }
 
-// The tenant classes measured.
+// The classes measured.
 const (
+	// Noisy is the tenant that floods.
 	Noisy = "noisy"
+	// Quiet are the quiet tenants whose shard is not the noisy tenant's.
 	Quiet = "quiet"
-	Jobs  = "jobs"
+	// ShardMates are the quiet tenants whose shard is the noisy tenant's.
+	ShardMates = "shard_mates"
+	// Jobs is the system job, which has no tenant.
+	Jobs = "jobs"
 )
+
+// Classes returns the classes in the order reports show them.
+func Classes() []string { return []string{Quiet, ShardMates, Jobs, Noisy} }
+
+// Cast is who plays a scenario: tenant IDs drawn from a seed.
+type Cast struct {
+	// Noisy is the tenant that floods.
+	Noisy string
+	// Quiet are the quiet tenants, in the order they were drawn.
+	Quiet []string
+}
+
+// castStream is the second word of the PCG state; the seed is the first.
+const castStream = 0x7471726f75746572 // "tqrouter"
+
+// NewCast draws the noisy tenant and quiet distinct quiet tenants from seed
+// with a PCG generator: IDs like "t-3f9a1c". The same seed gives the same
+// cast on every machine and Go version (math/rand/v2's PCG is specified).
+func NewCast(seed uint64, quiet int) Cast {
+	r := rand.New(rand.NewPCG(seed, castStream))
+	seen := map[string]bool{}
+	draw := func() string {
+		for {
+			id := fmt.Sprintf("t-%06x", r.Uint32()>>8)
+			if !seen[id] {
+				seen[id] = true
+				return id
+			}
+		}
+	}
+	c := Cast{Noisy: draw()}
+	for range max(0, quiet) {
+		c.Quiet = append(c.Quiet, draw())
+	}
+	return c
+}
+
+// Class returns the class of a quiet tenant: [ShardMates] if its shard
+// among shards is the noisy tenant's ([routing.StableShard]), else [Quiet].
+func (c Cast) Class(tenant string, shards int) string {
+	if routing.StableShard(tenant, shards) == routing.StableShard(c.Noisy, shards) {
+		return ShardMates
+	}
+	return Quiet
+}
+
+// ShardMates returns the quiet tenants whose shard among shards is the
+// noisy tenant's.
+func (c Cast) ShardMates(shards int) []string {
+	var mates []string
+	for _, t := range c.Quiet {
+		if c.Class(t, shards) == ShardMates {
+			mates = append(mates, t)
+		}
+	}
+	return mates
+}
 
 // Stats summarizes the waits of one class, in milliseconds.
 type Stats struct {
@@ -78,22 +157,68 @@ type Stats struct {
 	// Start-to-close of the whole workflow, as the caller sees it.
 	CloseP50 float64 `json:"start_to_close_p50_ms"`
 	CloseP95 float64 `json:"start_to_close_p95_ms"`
+	// The activity's own schedule-to-start, a part of the wait: the rest
+	// is the workflow task's.
+	ActivityP50 float64 `json:"activity_wait_p50_ms"`
+	ActivityP95 float64 `json:"activity_wait_p95_ms"`
+	// Makespan, for the noisy tenant only, is from its first start to its
+	// last completion, as the caller sees them: how long the flood took.
+	Makespan float64 `json:"makespan_ms,omitempty"`
 }
 
-// Result holds the stats of each class of one run, keyed by class.
-type Result map[string]Stats
+// RunStats describes one run as a whole.
+type RunStats struct {
+	// Budget is how many activities the run's workers may run at once.
+	Budget int `json:"budget"`
+	// PeakRunning is the most activities that ran at once, counted by the
+	// activities themselves.
+	PeakRunning int `json:"peak_running"`
+	// Queues is how many task queues the run's workers poll.
+	Queues int `json:"queues"`
+	// Seed, Shards, NoisyTenant and ShardMateTenants say who played.
+	Seed             uint64   `json:"seed"`
+	Shards           int      `json:"shards"`
+	NoisyTenant      string   `json:"noisy_tenant"`
+	ShardMateTenants []string `json:"shard_mate_tenants"`
+}
+
+// Result is one run: the stats of each class, and of the run.
+type Result struct {
+	Noisy      Stats    `json:"noisy"`
+	Quiet      Stats    `json:"quiet"`
+	ShardMates Stats    `json:"shard_mates"`
+	Jobs       Stats    `json:"jobs"`
+	Run        RunStats `json:"run"`
+}
+
+// Class returns the stats of class, one of [Classes]; nil for another.
+func (r *Result) Class(class string) *Stats {
+	switch class {
+	case Noisy:
+		return &r.Noisy
+	case Quiet:
+		return &r.Quiet
+	case ShardMates:
+		return &r.ShardMates
+	case Jobs:
+		return &r.Jobs
+	}
+	return nil
+}
 
 // Env is where a scenario runs.
 type Env struct {
-	// ClientOptions dial the server (HostPort, Namespace).
+	// ClientOptions dial the server (HostPort, Namespace). A nil Logger
+	// gets one that shows only the SDK's warnings and errors.
 	ClientOptions client.Options
 	// Progress receives a line a second while a run is going; may be nil.
 	Progress io.Writer
 }
 
 type sample struct {
-	class       string
-	wait, close time.Duration
+	class, queue      string
+	wait, close, act  time.Duration
+	started, finished time.Time
 }
 
 // Run plays cfg once; with routed it uses the router and shard queues,
@@ -101,50 +226,55 @@ type sample struct {
 // workflow IDs of separate runs apart.
 func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (Result, error) {
 	if cfg.Slots < 2 || cfg.Shards < 1 {
-		return nil, fmt.Errorf("scenario needs at least 2 slots and 1 shard")
+		return Result{}, fmt.Errorf("scenario needs at least 2 slots and 1 shard")
 	}
 	name := "baseline"
 	legacy := cmp.Or(cfg.LegacyQueue, interceptor.DefaultLegacyQueue) // what every call site names
+	cast := NewCast(cfg.Seed, cfg.QuietTenants)
 	copts := env.ClientOptions
 	if copts.Logger == nil {
 		copts.Logger = quietLogger()
 	}
-	workerOpts := copts
-	var queues []string
-	slotsPer := cfg.Slots
+	workerClient, err := client.Dial(copts)
+	if err != nil {
+		return Result{}, err
+	}
+	defer workerClient.Close()
+
+	meter := &saasapp.Meter{}
+	var (
+		queues []string
+		group  *workers.Group
+		budget int
+	)
 	if routed {
 		name = "routed"
 		router, err := interceptor.New(registry.Default(), routing.Config{Prefix: prefix, Shards: cfg.Shards}, interceptor.WithLegacyQueues(legacy))
 		if err != nil {
-			return nil, err
+			return Result{}, err
 		}
 		copts.Interceptors = []sdkinterceptor.ClientInterceptor{router}
 		tenantQueues, _ := workers.Queues(router.Table(), routing.Tenant)
 		jobQueues, _ := workers.Queues(router.Table(), routing.Jobs, 0)
 		queues = append(tenantQueues, jobQueues...)
-		// The same budget, split evenly: each queue gets its share.
-		slotsPer = max(1, cfg.Slots/len(queues))
+		if group, budget, err = routedWorkers(workerClient, queues, cfg.Slots, meter.Register); err != nil {
+			return Result{}, err
+		}
 	} else {
 		queues = []string{legacy}
-	}
-
-	workerClient, err := client.Dial(workerOpts)
-	if err != nil {
-		return nil, err
-	}
-	defer workerClient.Close()
-	group, err := workers.New(workerClient, queues, worker.Options{MaxConcurrentActivityExecutionSize: slotsPer}, saasapp.Register)
-	if err != nil {
-		return nil, err
+		budget = cfg.Slots
+		if group, err = workers.New(workerClient, queues, worker.Options{MaxConcurrentActivityExecutionSize: cfg.Slots}, meter.Register); err != nil {
+			return Result{}, err
+		}
 	}
 	if err := group.Start(); err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	defer group.Stop()
 
 	c, err := client.Dial(copts)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	defer c.Close()
 
@@ -154,16 +284,16 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	for _, q := range queues {
 		run, err := workerClient.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: prefix + "-warm-" + q, TaskQueue: q}, saasapp.TokenCleanupWorkflow, saasapp.Input{})
 		if err != nil {
-			return nil, fmt.Errorf("warming %s: %w", q, err)
+			return Result{}, fmt.Errorf("warming %s: %w", q, err)
 		}
 		if err := run.Get(ctx, nil); err != nil {
-			return nil, fmt.Errorf("warming %s: %w", q, err)
+			return Result{}, fmt.Errorf("warming %s: %w", q, err)
 		}
 	}
 
-	total := cfg.NoisyStarts + cfg.QuietTenants*cfg.QuietStarts + cfg.JobStarts
+	total := cfg.NoisyStarts + len(cast.Quiet)*cfg.QuietStarts + cfg.JobStarts
 	var (
-		mu      sync.Mutex // protects samples and firstErr
+		mu      sync.Mutex // protects samples and firstEr
 		samples []sample
 		firstEr error
 		done    atomic.Int64
@@ -187,24 +317,26 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 			ctx = interceptor.WithTenant(ctx, tenant)
 		}
 		began := time.Now()
+		id := workflowID(prefix, class, tenant, seq)
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID:        workflowID(prefix, class, tenant, seq),
+			ID:        id,
 			TaskQueue: legacy, // every call site names the legacy queue
 		}, fn, saasapp.Input{Work: cfg.Work})
 		started()
 		if err != nil {
-			fail(err)
+			fail(fmt.Errorf("starting %s: %w", id, err))
 			return
 		}
 		var out saasapp.Output
 		if err := run.Get(ctx, &out); err != nil {
 			if noisyCtx.Err() == nil || class != Noisy {
-				fail(err)
+				fail(fmt.Errorf("waiting for %s: %w", id, err))
 			}
 			return
 		}
+		now := time.Now()
 		mu.Lock()
-		samples = append(samples, sample{class: class, wait: out.Waited, close: time.Since(began)})
+		samples = append(samples, sample{class: class, queue: out.ActivityQueue, wait: out.Waited, close: now.Sub(began), act: out.ActivityWait, started: began, finished: now})
 		mu.Unlock()
 		done.Add(1)
 	}
@@ -222,30 +354,38 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 				return
 			case <-tick.C:
 				if env.Progress != nil {
-					fmt.Fprintf(env.Progress, "  %-8s %4d/%d workflows done (%s)\n", name, done.Load(), total, time.Since(began).Round(time.Second))
+					fmt.Fprintf(env.Progress, "  %-8s %4d/%d workflows done, %2d activities running (%s)\n", name, done.Load(), total, meter.Running(), time.Since(began).Round(time.Second))
 				}
 			}
 		}
 	}()
 
-	// The flood: every start at once; wait until the server has accepted
-	// them all, so the backlog is in the queue.
+	// The flood: as fast as the server accepts the starts, floodInFlight
+	// at a time; wait until the server has accepted them all, so the
+	// backlog is in the queue.
 	var flood sync.WaitGroup
+	inFlight := make(chan struct{}, floodInFlight)
 	for seq := range cfg.NoisyStarts {
 		noisyWG.Add(1)
 		flood.Add(1)
-		go start(noisyCtx, &noisyWG, Noisy, "noisy-corp", saasapp.TenantProvisioningWorkflow, seq, flood.Done)
+		inFlight <- struct{}{}
+		go start(noisyCtx, &noisyWG, Noisy, cast.Noisy, saasapp.TenantProvisioningWorkflow, seq, func() {
+			<-inFlight
+			flood.Done()
+		})
 	}
 	flood.Wait()
 
-	// Quiet tenants and the cleanup job keep arriving while the flood waits.
-	quietTotal := cfg.QuietTenants * cfg.QuietStarts
+	// Quiet tenants and the cleanup job keep arriving while the flood waits,
+	// the quiet tenants taking turns.
+	quietTotal := len(cast.Quiet) * cfg.QuietStarts
 	events := max(quietTotal, cfg.JobStarts)
 	step := cfg.Spread / time.Duration(max(1, events))
 	for i := range events {
 		if i < quietTotal {
+			tenant := cast.Quiet[i%len(cast.Quiet)]
 			wg.Add(1)
-			go start(ctx, &wg, Quiet, fmt.Sprintf("quiet-%d", i%cfg.QuietTenants), saasapp.UserOnboardingWorkflow, i, func() {})
+			go start(ctx, &wg, cast.Class(tenant, cfg.Shards), tenant, saasapp.UserOnboardingWorkflow, i, func() {})
 		}
 		if i < cfg.JobStarts {
 			wg.Add(1)
@@ -259,16 +399,50 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 		noisyWG.Wait()
 		for seq := range cfg.NoisyStarts {
 			// Already completed ones answer NotFound or a similar error.
-			_ = c.TerminateWorkflow(ctx, workflowID(prefix, Noisy, "noisy-corp", seq), "", "scenario over")
+			_ = c.TerminateWorkflow(ctx, workflowID(prefix, Noisy, cast.Noisy, seq), "", "scenario over")
 		}
 	}
 	noisyWG.Wait()
 	close(stopProgress)
 	<-progressDone
 	if firstEr != nil {
-		return nil, fmt.Errorf("%s run: %w", name, firstEr)
+		return Result{}, fmt.Errorf("%s run: %w", name, firstEr)
 	}
-	return summarize(samples), nil
+	if routed {
+		// The classes are computed from routing.StableShard; the server
+		// must agree on where each quiet tenant's work ran. (The noisy
+		// tenant's may run elsewhere: a router may isolate a hot tenant.)
+		shardQueue := routing.TaskQueueName(prefix, routing.Tenant, routing.StableShard(cast.Noisy, cfg.Shards))
+		for _, s := range samples {
+			if (s.class == Quiet || s.class == ShardMates) && (s.class == ShardMates) != (s.queue == shardQueue) {
+				return Result{}, fmt.Errorf("%s run: a %s workflow's activity ran on %s, the noisy tenant's shard queue is %s", name, s.class, s.queue, shardQueue)
+			}
+		}
+	}
+	res := summarize(samples, !cfg.AbandonNoisy)
+	res.Run = RunStats{
+		Budget: budget, PeakRunning: meter.Peak(), Queues: len(queues),
+		Seed: cfg.Seed, Shards: cfg.Shards, NoisyTenant: cast.Noisy, ShardMateTenants: cast.ShardMates(cfg.Shards),
+	}
+	return res, nil
+}
+
+// floodInFlight bounds the noisy tenant's start calls in flight at once, as
+// a caller's connection pool or worker count would: a thousand at once is
+// not a flood the server sees any sooner, only one whose calls time out.
+const floodInFlight = 64
+
+// routedWorkers returns the worker group of the routed run's queues, not
+// started, and how many activities its workers may run at once in all.
+// Each queue's worker gets an even share of slots, rounding down, at least
+// one: a queue cannot lend its idle slots to a busy one.
+//
+// It is the one place that decides how the routed run's workers share the
+// budget, so that it can become a shared, work-conserving budget.
+func routedWorkers(c client.Client, queues []string, slots int, register func(worker.Registry)) (*workers.Group, int, error) {
+	per := max(1, slots/len(queues))
+	g, err := workers.New(c, queues, worker.Options{MaxConcurrentActivityExecutionSize: per}, register)
+	return g, per * len(queues), err
 }
 
 func workflowID(prefix, class, tenant string, seq int) string {
@@ -280,19 +454,31 @@ func quietLogger() log.Logger {
 	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
-func summarize(samples []sample) Result {
-	res := Result{}
-	for _, class := range []string{Noisy, Quiet, Jobs} {
-		var waits, closes []float64
+// summarize computes each class's stats from samples, and the noisy
+// tenant's makespan if withMakespan.
+func summarize(samples []sample, withMakespan bool) Result {
+	var res Result
+	for _, class := range Classes() {
+		var waits, closes, acts []float64
+		var first, last time.Time
 		for _, s := range samples {
-			if s.class == class {
-				waits = append(waits, ms(s.wait))
-				closes = append(closes, ms(s.close))
+			if s.class != class {
+				continue
+			}
+			waits = append(waits, ms(s.wait))
+			closes = append(closes, ms(s.close))
+			acts = append(acts, ms(s.act))
+			if first.IsZero() || s.started.Before(first) {
+				first = s.started
+			}
+			if s.finished.After(last) {
+				last = s.finished
 			}
 		}
 		slices.Sort(waits)
 		slices.Sort(closes)
-		res[class] = Stats{
+		slices.Sort(acts)
+		st := Stats{
 			Count:    len(waits),
 			P50:      Percentile(waits, 50),
 			P95:      Percentile(waits, 95),
@@ -300,7 +486,14 @@ func summarize(samples []sample) Result {
 			Max:      Percentile(waits, 100),
 			CloseP50: Percentile(closes, 50),
 			CloseP95: Percentile(closes, 95),
+
+			ActivityP50: Percentile(acts, 50),
+			ActivityP95: Percentile(acts, 95),
 		}
+		if class == Noisy && withMakespan && len(waits) > 0 {
+			st.Makespan = ms(last.Sub(first))
+		}
+		*res.Class(class) = st
 	}
 	return res
 }
@@ -315,4 +508,20 @@ func Percentile(sorted []float64, p float64) float64 {
 	}
 	rank := int(p/100*float64(len(sorted)) + 0.999999)
 	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+// ParseDynamicConfig parses kv, "K=V", a dynamic config value for the
+// embedded server, into m: V is parsed as JSON, else taken as a string.
+// The commands' repeatable --dynamic-config flag uses it.
+func ParseDynamicConfig(kv string, m map[string]any) error {
+	k, v, ok := strings.Cut(kv, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want K=V, got %q", kv)
+	}
+	var val any
+	if err := json.Unmarshal([]byte(v), &val); err != nil {
+		val = v
+	}
+	m[k] = val
+	return nil
 }
