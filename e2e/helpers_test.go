@@ -52,7 +52,7 @@ func pollRoutedQueuesWith(t *testing.T, router *interceptor.Router, opts worker.
 	t.Helper()
 	var queues []string
 	for _, kind := range []routing.QueueKind{routing.Tenant, routing.Jobs} {
-		q, err := workers.Queues(router.Table(), kind)
+		q, err := router.Table().PollQueues(kind)
 		require.NoError(t, err)
 		queues = append(queues, q...)
 	}

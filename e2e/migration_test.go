@@ -57,7 +57,7 @@ func TestReshardMidFlightLosesNothing(t *testing.T) {
 	// Rollout on 4 shards, prefix "mig".
 	cfg4 := routing.Config{Prefix: "mig", Shards: 4}
 	router4, c4 := newRouter(t, cfg4)
-	q4, err := workers.Queues(router4.Table(), routing.Tenant)
+	q4, err := router4.Table().PollQueues(routing.Tenant)
 	require.NoError(t, err)
 	// These workers stop while their queues still get tasks (the 8-shard
 	// workers take over). With the SDK's default WorkerStopTimeout of 0,
@@ -78,7 +78,7 @@ func TestReshardMidFlightLosesNothing(t *testing.T) {
 
 	// Reshard to 8 while all of those are running.
 	router8, c8 := newRouter(t, routing.Config{Prefix: "mig", Shards: 8})
-	q8, err := workers.Queues(router8.Table(), routing.Tenant)
+	q8, err := router8.Table().PollQueues(routing.Tenant)
 	require.NoError(t, err)
 	workers8, err := workers.New(c8, q8, worker.Options{}, saasapp.Register)
 	require.NoError(t, err)

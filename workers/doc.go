@@ -1,11 +1,14 @@
 // Package workers runs the SDK workers that poll routed task queues: one
-// worker per shard queue, all with the same registrations, started and
-// stopped together as a [Group].
+// worker per queue, all with the same registrations, started and stopped
+// together as a [Group]. Which queues a kind's workers must poll is the
+// routing package's answer (routing.Table.PollQueues): shard queues,
+// overflow queues and pinned queues.
 //
 // A deployment usually runs one [Group] per queue kind, so that each kind
 // scales on its own: the tenant kind's deployment autoscales on its queues'
 // backlog, the jobs kind's stays small. A large shard count can be split
-// across deployments by giving each a range of shards (see [Queues]).
+// across deployments by giving each a range of shards
+// (routing.Table.PollQueues with shards).
 //
 // # Concurrency limits
 //

@@ -23,7 +23,7 @@ func ExampleWithBudget() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	queues, err := workers.Queues(table, routing.Tenant)
+	queues, err := table.PollQueues(routing.Tenant)
 	if err != nil {
 		log.Fatal(err)
 	}

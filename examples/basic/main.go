@@ -58,10 +58,16 @@ func run(ctx context.Context, verbose bool) error {
 	}
 	defer c.Close()
 
-	// Workers poll the routed queues: every tenant shard, and the jobs queue.
-	tenantQueues, _ := workers.Queues(router.Table(), routing.Tenant)
-	jobQueues, _ := workers.Queues(router.Table(), routing.Jobs, 0)
-	group, err := workers.New(c, append(tenantQueues, jobQueues...), worker.Options{}, saasapp.Register)
+	// Workers poll every queue the router may send starts to (tenant shards,
+	// the overflow queue for hot tenants, the jobs queue), sharing one
+	// budget of 20 activities at once across all of them.
+	tenantQueues, _ := router.Table().PollQueues(routing.Tenant)
+	jobQueues, _ := router.Table().PollQueues(routing.Jobs)
+	budget, err := workers.NewBudget(20)
+	if err != nil {
+		return err
+	}
+	group, err := workers.New(c, append(tenantQueues, jobQueues...), worker.Options{}, saasapp.Register, workers.WithBudget(budget))
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,8 @@ import (
 	"github.com/tqrouter/tqrouter/routing"
 )
 
-// Queue is a routed queue that workers must poll, as [Queues] lists it.
+// Queue is a routed queue that workers must poll, as [Queues] lists it
+// (routing.Table.PollQueues for each kind).
 type Queue struct {
 	// Name is the task queue name.
 	Name string `json:"queue"`

@@ -254,8 +254,8 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 			return Result{}, err
 		}
 		copts.Interceptors = []sdkinterceptor.ClientInterceptor{router}
-		tenantQueues, _ := workers.Queues(router.Table(), routing.Tenant)
-		jobQueues, _ := workers.Queues(router.Table(), routing.Jobs, 0)
+		tenantQueues, _ := router.Table().PollQueues(routing.Tenant)
+		jobQueues, _ := router.Table().PollQueues(routing.Jobs)
 		queues = append(tenantQueues, jobQueues...)
 		if group, budget, err = routedWorkers(workerClient, queues, cfg.Slots, meter.Register); err != nil {
 			return Result{}, err
@@ -432,17 +432,18 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 // not a flood the server sees any sooner, only one whose calls time out.
 const floodInFlight = 64
 
-// routedWorkers returns the worker group of the routed run's queues, not
-// started, and how many activities its workers may run at once in all.
-// Each queue's worker gets an even share of slots, rounding down, at least
-// one: a queue cannot lend its idle slots to a busy one.
-//
-// It is the one place that decides how the routed run's workers share the
-// budget, so that it can become a shared, work-conserving budget.
+// routedWorkers makes the routed run's workers, one per queue it may be
+// started, sharing one work-conserving budget of slots activities at once
+// (workers.Budget): capacity goes to whichever queue has work, so the
+// noisy tenant's queues may use every slot the quiet ones leave idle, as
+// the baseline's single worker may.
 func routedWorkers(c client.Client, queues []string, slots int, register func(worker.Registry)) (*workers.Group, int, error) {
-	per := max(1, slots/len(queues))
-	g, err := workers.New(c, queues, worker.Options{MaxConcurrentActivityExecutionSize: per}, register)
-	return g, per * len(queues), err
+	budget, err := workers.NewBudget(slots)
+	if err != nil {
+		return nil, 0, err
+	}
+	g, err := workers.New(c, queues, worker.Options{}, register, workers.WithBudget(budget))
+	return g, slots, err
 }
 
 func workflowID(prefix, class, tenant string, seq int) string {
