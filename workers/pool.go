@@ -28,8 +28,12 @@ import (
 // capacity or by a poll of its own key. A poll of a queue with work returns
 // that work at once, which releases the key; young polls leave the count
 // within idleAfter (they become tasks, or age), and tasks end, which makes
-// capacity. Waiters are served in arrival order among those not held, and
-// there is at most one per poller.
+// capacity. Among waiters not held, the one whose key has the fewest tasks
+// running and polls out goes first (arrival order among equals), so a queue
+// with nothing running takes the next free slot instead of waiting behind a
+// busy queue's pollers; every grant raises its key's load, so a busy queue's
+// turn comes once the others have their share. There is at most one waiter
+// per poller.
 //
 // In a strict pool, a task from an aged poll that finds no room (or other
 // such tasks waiting) waits in markUsed, ahead of every poll, until a task
@@ -74,10 +78,14 @@ type pollKey struct {
 
 // keyState is what the pool knows of one key's polls.
 type keyState struct {
-	polls int  // young and aged poll grants
-	aged  int  // aged poll grants
-	hot   bool // its last poll to end returned a task
+	polls   int  // young and aged poll grants
+	aged    int  // aged poll grants
+	running int  // used grants: its tasks running now
+	hot     bool // its last poll to end returned a task
 }
+
+// load is what orders waiters: a key's tasks running and polls out.
+func (ks *keyState) load() int { return ks.running + ks.polls }
 
 func (p *pool) key(k pollKey) *keyState {
 	ks := p.keys[k]
@@ -182,6 +190,7 @@ func (p *pool) markUsed(g *grant) {
 	}
 	g.state = grantUsed
 	p.used++
+	p.key(g.key).running++
 	p.dispatchLocked()
 	p.mu.Unlock()
 }
@@ -196,6 +205,7 @@ func (p *pool) releaseLocked(g *grant) {
 	switch g.state {
 	case grantUsed:
 		p.used--
+		p.key(g.key).running--
 	case grantYoung, grantAged: // an empty poll
 		p.key(g.key).hot = false
 		p.leaveLocked(g)
@@ -264,26 +274,30 @@ func (p *pool) dispatchLocked() {
 		p.held = p.held[1:]
 		h.g.state = grantUsed
 		p.used++
+		p.key(h.g.key).running++
 		close(h.ch)
 	}
-	kept := p.waiters[:0]
-	for i, w := range p.waiters {
-		if len(p.held) > 0 || !p.roomLocked() {
-			kept = append(kept, p.waiters[i:]...)
+	for len(p.held) == 0 && p.roomLocked() {
+		next := -1
+		for i, w := range p.waiters {
+			if p.heldLocked(w.key) {
+				continue
+			}
+			if next < 0 || p.key(w.key).load() < p.key(p.waiters[next].key).load() {
+				next = i
+			}
+		}
+		if next < 0 {
 			break
 		}
-		if p.heldLocked(w.key) {
-			kept = append(kept, w)
-			continue
-		}
+		w := p.waiters[next]
+		p.waiters = append(p.waiters[:next], p.waiters[next+1:]...)
 		g := &grant{key: w.key, at: now, state: grantYoung}
 		p.young = append(p.young, g)
 		p.nYoung++
 		p.key(w.key).polls++
 		w.ch <- g
 	}
-	clear(p.waiters[len(kept):])
-	p.waiters = kept
 
 	if len(p.waiters)+len(p.held) == 0 || p.roomLocked() || p.nYoung == 0 {
 		return

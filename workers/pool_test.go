@@ -203,6 +203,32 @@ func TestPoolAgedPollBlocksOnlyItsQueue(t *testing.T) {
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
 
+// TestPoolLeastLoadedQueueFirst: when a slot frees, a queue with nothing
+// running takes it ahead of a busy queue's pollers that waited longer, so a
+// quiet queue is not queued behind a flooding one's polls.
+func TestPoolLeastLoadedQueueFirst(t *testing.T) {
+	p, _ := newTestPool(2)
+	a := reserveAsync(p, key(1))
+	waitFor(t, "granted", func() bool { return granted(a) })
+	b := reserveAsync(p, key(1))
+	p.markUsed(a.g) // key 1 has work: hot, its second poller polls
+	waitFor(t, "granted", func() bool { return granted(b) })
+	p.markUsed(b.g) // the budget is full with key 1's tasks
+	busy := reserveAsync(p, key(1))
+	waitFor(t, "busy waits", func() bool { return p.snapshot().waiting == 1 })
+	quiet := reserveAsync(p, key(2))
+	waitFor(t, "quiet waits", func() bool { return p.snapshot().waiting == 2 })
+
+	p.release(a.g) // one task ends
+	waitFor(t, "the queue with nothing running goes first", func() bool { return granted(quiet) })
+	require.False(t, granted(busy))
+	p.release(quiet.g)
+	waitFor(t, "then the busy queue", func() bool { return granted(busy) })
+	p.release(b.g)
+	p.release(busy.g)
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
 // TestPoolColdQueuePollsOnce: a queue whose last poll came back empty has
 // one poll out at a time; once a poll brings a task it may have more, and
 // an empty poll makes it cold again.
