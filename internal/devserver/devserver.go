@@ -105,6 +105,16 @@ type Options struct {
 	// DynamicConfig adds to or overrides DefaultDynamicConfig for a started
 	// server. Values must be JSON-encodable (bool, int, float64, string, ...).
 	DynamicConfig map[string]any
+	// DynamicConfigFile is the path of a dynamic config YAML file in the
+	// Temporal server's format, passed to a started server as
+	// --dynamic-config-file. Its entries with constraints (taskQueueName,
+	// namespace, taskType) apply where they match; elsewhere the values of
+	// DefaultDynamicConfig and DynamicConfig apply. DefaultDynamicConfig
+	// gives every queue one partition, so to give the queues a file names
+	// one partition and every other queue the server's default of 4, also
+	// set "matching.numTaskqueueReadPartitions" and
+	// "matching.numTaskqueueWritePartitions" to 4 in DynamicConfig.
+	DynamicConfigFile string
 	// LogLevel is the started server's log level: debug, info, warn, error
 	// (the default) or never. Output is kept in memory for error messages
 	// (see Server.Logs) and copied to Output if set.
@@ -232,6 +242,9 @@ func serverArgs(opts Options, pidFile string) []string {
 			v = []byte(strconv.Quote(fmt.Sprint(dc[k])))
 		}
 		args = append(args, "--dynamic-config-value", k+"="+string(v))
+	}
+	if opts.DynamicConfigFile != "" {
+		args = append(args, "--dynamic-config-file", opts.DynamicConfigFile)
 	}
 	for _, ns := range opts.Namespaces {
 		args = append(args, "--namespace", ns)

@@ -20,15 +20,17 @@ type options struct {
 	metricsPort   int
 	namespaces    []string
 	dynamicConfig map[string]any
-	logLevel      string
-	logFormat     string
-	dbFile        string
-	pragmas       map[string]string
-	searchAttrs   map[string]enumspb.IndexedValueType
-	headless      bool
-	parentPID     int
-	pidFile       string
-	help          bool
+	// dynamicConfigFile is a dynamic config YAML file (see dynamicConfig).
+	dynamicConfigFile string
+	logLevel          string
+	logFormat         string
+	dbFile            string
+	pragmas           map[string]string
+	searchAttrs       map[string]enumspb.IndexedValueType
+	headless          bool
+	parentPID         int
+	pidFile           string
+	help              bool
 	// ignored lists the flags that were accepted but have no effect.
 	ignored []string
 }
@@ -56,6 +58,7 @@ func knownFlags() map[string]flagKind {
 		"namespace":            valueFlag,
 		"n":                    valueFlag,
 		"dynamic-config-value": valueFlag,
+		"dynamic-config-file":  valueFlag,
 		"log-level":            valueFlag,
 		"log-format":           valueFlag,
 		"db-filename":          valueFlag,
@@ -209,6 +212,11 @@ func (o *options) set(name, value string) error {
 			return err
 		}
 		o.dynamicConfig[k] = v
+	case "dynamic-config-file":
+		if value == "" {
+			return errors.New("--dynamic-config-file must not be empty")
+		}
+		o.dynamicConfigFile = value
 	case "log-level":
 		o.logLevel = strings.ToLower(value)
 		switch o.logLevel {
@@ -356,6 +364,10 @@ Flags:
   --metrics-port N              Prometheus metrics port (default: no metrics)
   --namespace, -n NS            namespace to create, repeatable ("default" is always created)
   --dynamic-config-value K=JSON dynamic config value, repeatable (e.g. matching.enableFairness=true)
+  --dynamic-config-file FILE    dynamic config YAML in the Temporal server's format, with
+                                constraints (taskQueueName, namespace, taskType); its constrained
+                                entries apply where they match, --dynamic-config-value and the
+                                file's unconstrained entries everywhere else; read once at start
   --log-level LEVEL             debug, info, warn (default), error or never
   --log-format FORMAT           pretty (default) or json
   --db-filename, -f FILE        persist to this SQLite file instead of memory

@@ -53,7 +53,8 @@ const (
 
 // defaultDynamicConfig mirrors the defaults of `temporal server start-dev`
 // (Temporal CLI) plus a disabled version check (no outbound calls). Values
-// given with --dynamic-config-value override these.
+// from --dynamic-config-file and --dynamic-config-value override these (see
+// dynamicConfig).
 func defaultDynamicConfig() map[string]any {
 	return map[string]any{
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key().String():      true,
@@ -94,6 +95,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(opts.ignored) > 0 && opts.logLevel != "never" {
 		fmt.Fprintf(stderr, "devserver: ignoring unsupported arguments: %q\n", opts.ignored)
 	}
+	dc, warnings, err := dynamicConfig(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "devserver: %v\n", err)
+		return 2
+	}
+	if opts.logLevel != "never" {
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "devserver: warning: --dynamic-config-file %s: %v\n", opts.dynamicConfigFile, w)
+		}
+	}
 
 	if opts.parentPID > 0 && os.Getppid() != opts.parentPID {
 		fmt.Fprintf(stderr, "devserver: --parent-pid %d is not the parent of this process (parent is %d)\n", opts.parentPID, os.Getppid())
@@ -105,7 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sigCh := make(chan os.Signal, 2)
 	signal.Notify(sigCh, syscall.SIGINT, syscall.SIGTERM)
 
-	srv, err := start(opts, logger)
+	srv, err := start(opts, dc, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "devserver: cannot start Temporal dev server on %s: %v\n",
 			net.JoinHostPort(opts.ip, strconv.Itoa(opts.port)), err)
@@ -214,7 +225,7 @@ func newUUID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-func start(opts *options, logger log.Logger) (temporal.Server, error) {
+func start(opts *options, dc dynamicconfig.Client, logger log.Logger) (temporal.Server, error) {
 	ip := opts.ip
 	// Address other components use to reach a listener bound to ip.
 	hostIP := ip
@@ -307,14 +318,6 @@ func start(opts *options, logger log.Logger) (temporal.Server, error) {
 	claimMapper, err := authorization.GetClaimMapperFromConfig(&conf.Global.Authorization, logger)
 	if err != nil {
 		return nil, fmt.Errorf("creating claim mapper: %w", err)
-	}
-
-	dc := dynamicconfig.StaticClient{}
-	for k, v := range defaultDynamicConfig() {
-		dc[dynamicconfig.MakeKey(k)] = v
-	}
-	for k, v := range opts.dynamicConfig {
-		dc[dynamicconfig.MakeKey(k)] = v
 	}
 
 	srv, err := temporal.NewServer(
