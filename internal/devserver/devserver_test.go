@@ -2,6 +2,10 @@ package devserver
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -33,6 +37,7 @@ func TestStartDevServer(t *testing.T) {
 	}()
 	require.True(t, strings.HasPrefix(srv.Address(), "127."), "address %q", srv.Address())
 	require.Equal(t, DefaultNamespace, srv.Namespace())
+	require.Empty(t, srv.UIAddress(), "no UI unless Options.UI")
 
 	c, err := client.DialContext(ctx, srv.ClientOptions())
 	require.NoError(t, err)
@@ -107,10 +112,11 @@ func TestDefaultDynamicConfig(t *testing.T) {
 func TestStartExistingCluster(t *testing.T) {
 	t.Setenv(AddressEnv, "example.invalid:7233")
 	t.Setenv(NamespaceEnv, "")
-	srv, err := Start(context.Background(), Options{Namespace: "ns"})
+	srv, err := Start(context.Background(), Options{Namespace: "ns", UI: true})
 	require.NoError(t, err)
 	require.Equal(t, "example.invalid:7233", srv.Address())
 	require.Equal(t, "ns", srv.Namespace())
+	require.Empty(t, srv.UIAddress(), "an existing cluster's UI is not ours to know")
 	require.NoError(t, srv.Close())
 }
 
@@ -144,4 +150,34 @@ func TestServerArgs(t *testing.T) {
 	} {
 		require.Contains(t, joined, want)
 	}
+}
+
+// TestStartWithUI checks that Options.UI gives a Web UI on the server's
+// loopback address that reaches the server: the UI's HTTP API lists the
+// server's namespaces.
+func TestStartWithUI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	t.Setenv(AddressEnv, "")
+	srv, err := Start(ctx, Options{UI: true, Namespaces: []string{"second"}})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, srv.Close()) }()
+
+	uiHost, _, err := net.SplitHostPort(srv.UIAddress())
+	require.NoError(t, err)
+	host, _, err := net.SplitHostPort(srv.Address())
+	require.NoError(t, err)
+	require.Equal(t, host, uiHost)
+
+	resp, err := http.Get("http://" + srv.UIAddress() + "/api/v1/namespaces/second")
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var ns struct {
+		NamespaceInfo struct{ Name string } `json:"namespaceInfo"`
+	}
+	require.NoError(t, json.Unmarshal(body, &ns), string(body))
+	require.Equal(t, "second", ns.NamespaceInfo.Name)
 }

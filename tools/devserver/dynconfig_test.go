@@ -160,28 +160,7 @@ func TestDynamicConfigFileErrors(t *testing.T) {
 // many partitions that queue and another one have
 // (ListTaskQueuePartitions lists the write partitions matching resolves).
 func TestDynamicConfigFileOnServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Temporal server")
-	}
-	opts, err := parseArgs([]string{
-		"--ip", fmt.Sprintf("127.%d.%d.%d", 1+rand.IntN(254), rand.IntN(256), 1+rand.IntN(254)),
-		"--log-level", "error",
-		"--dynamic-config-file", writeFile(t, perQueueFile),
-	})
-	require.NoError(t, err)
-	opts.port, err = freePort(opts.ip)
-	require.NoError(t, err)
-	dc, _, err := dynamicConfig(opts)
-	require.NoError(t, err)
-	logger, level := newLogger(opts, t.Output())
-	srv, err := start(opts, dc, logger)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		// The server logs errors while it shuts down (cancelled polls).
-		level.SetLevel(zapcore.FatalLevel)
-		require.NoError(t, srv.Stop())
-	})
-
+	opts := startTestServer(t, "--dynamic-config-file", writeFile(t, perQueueFile))
 	conn, err := grpc.NewClient(net.JoinHostPort(opts.ip, strconv.Itoa(opts.port)),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
@@ -206,4 +185,32 @@ func TestDynamicConfigFileOnServer(t *testing.T) {
 	require.Equal(t, [2]int{1, 1}, [2]int{wf, act}, "partitions of saas.tenant.00 (named in the file)")
 	wf, act = partitions("main-queue")
 	require.Equal(t, [2]int{4, 4}, [2]int{wf, act}, "partitions of main-queue (server default)")
+}
+
+// startTestServer starts the server in this process on a loopback address
+// of its own, with the given flags, and stops it when the test ends.
+func startTestServer(t *testing.T, args ...string) *options {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a Temporal server")
+	}
+	args = append([]string{
+		"--ip", fmt.Sprintf("127.%d.%d.%d", 1+rand.IntN(254), rand.IntN(256), 1+rand.IntN(254)),
+		"--log-level", "error",
+	}, args...)
+	opts, err := parseArgs(args)
+	require.NoError(t, err)
+	opts.port, err = freePort(opts.ip)
+	require.NoError(t, err)
+	dc, _, err := dynamicConfig(opts)
+	require.NoError(t, err)
+	logger, level := newLogger(opts, t.Output())
+	srv, err := start(opts, dc, logger)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		// The server logs errors while it shuts down (cancelled polls).
+		level.SetLevel(zapcore.FatalLevel)
+		require.NoError(t, srv.Stop())
+	})
+	return opts
 }

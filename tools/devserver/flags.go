@@ -28,9 +28,15 @@ type options struct {
 	pragmas           map[string]string
 	searchAttrs       map[string]enumspb.IndexedValueType
 	headless          bool
-	parentPID         int
-	pidFile           string
-	help              bool
+	// The Web UI runs when uiPort > 0 and not headless.
+	uiPort          int
+	uiIP            string
+	uiPublicPath    string
+	uiAssetPath     string
+	uiCodecEndpoint string
+	parentPID       int
+	pidFile         string
+	help            bool
 	// ignored lists the flags that were accepted but have no effect.
 	ignored []string
 }
@@ -66,17 +72,17 @@ func knownFlags() map[string]flagKind {
 		"sqlite-pragma":        valueFlag,
 		"search-attribute":     valueFlag,
 		"headless":             boolFlag,
+		"ui-port":              valueFlag,
+		"ui-ip":                valueFlag,
+		"ui-public-path":       valueFlag,
+		"ui-asset-path":        valueFlag,
+		"ui-codec-endpoint":    valueFlag,
 		"parent-pid":           valueFlag,
 		"pid-file":             valueFlag,
 		"help":                 boolFlag,
 		"h":                    boolFlag,
 
-		// Accepted for compatibility, no effect (there is no UI in this build).
-		"ui-port":                    ignoredValueFlag,
-		"ui-ip":                      ignoredValueFlag,
-		"ui-public-path":             ignoredValueFlag,
-		"ui-asset-path":              ignoredValueFlag,
-		"ui-codec-endpoint":          ignoredValueFlag,
+		// Accepted for compatibility, no effect. The UI never fetches news.
 		"ui-disable-news-fetch":      ignoredBoolFlag,
 		"log-config":                 ignoredBoolFlag,
 		"env":                        ignoredValueFlag,
@@ -199,6 +205,25 @@ func (o *options) set(name, value string) error {
 		o.httpPort, err = parsePort(name, value, true)
 	case "metrics-port":
 		o.metricsPort, err = parsePort(name, value, true)
+	case "ui-port":
+		o.uiPort, err = parsePort(name, value, true)
+	case "ui-ip":
+		if value == "localhost" {
+			value = "127.0.0.1"
+		}
+		if net.ParseIP(value) == nil {
+			return fmt.Errorf("invalid --ui-ip %q: must be an IP address", value)
+		}
+		o.uiIP = value
+	case "ui-public-path":
+		if value != "" && (!strings.HasPrefix(value, "/") || strings.HasSuffix(value, "/")) {
+			return fmt.Errorf("invalid --ui-public-path %q: must start and not end with /", value)
+		}
+		o.uiPublicPath = value
+	case "ui-asset-path":
+		o.uiAssetPath = value
+	case "ui-codec-endpoint":
+		o.uiCodecEndpoint = value
 	case "namespace", "n":
 		if value == "" {
 			return errors.New("--namespace must not be empty")
@@ -373,7 +398,12 @@ Flags:
   --db-filename, -f FILE        persist to this SQLite file instead of memory
   --sqlite-pragma K=V           SQLite pragma, repeatable
   --search-attribute NAME=TYPE  custom search attribute, repeatable
-  --headless                    accepted; this build never has a UI
+  --ui-port N                   serve the Temporal Web UI on this port (default: no UI)
+  --ui-ip IP                    address the Web UI binds to (default: --ip)
+  --ui-public-path PATH         path prefix of the Web UI, e.g. /temporal (default: none)
+  --ui-asset-path DIR           serve the UI's assets from DIR instead of the built-in ones
+  --ui-codec-endpoint URL       remote codec endpoint the Web UI decodes payloads with
+  --headless                    no Web UI, even with --ui-port
   --parent-pid PID              exit when this process is no longer our parent
   --pid-file FILE               write our PID to FILE while running
 Other flags of the Temporal CLI are accepted and ignored.

@@ -14,7 +14,7 @@ func TestParseArgsSDKCommandLine(t *testing.T) {
 		"--namespace", "ns1",
 		"--dynamic-config-value", "frontend.enableServerVersionCheck=false",
 		"--log-level", "never", "--log-format", "json", "--headless",
-		"--db-filename", "/tmp/x.db", "--ui-codec-endpoint", "http://codec",
+		"--db-filename", "/tmp/x.db", "--ui-disable-news-fetch",
 		"--search-attribute", "Customer=keyword",
 		"--dynamic-config-value", `matching.numTaskqueueReadPartitions=1`,
 		"--dynamic-config-value", `some.float=1.5`,
@@ -41,7 +41,7 @@ func TestParseArgsSDKCommandLine(t *testing.T) {
 		"some.string":                         "abc",
 	}, o.dynamicConfig)
 	require.Len(t, o.searchAttrs, 1)
-	require.Equal(t, []string{"--ui-codec-endpoint=http://codec", "--unknown-flag value", "--other=1", "--bool-unknown"}, o.ignored)
+	require.Equal(t, []string{"--ui-disable-news-fetch", "--unknown-flag value", "--other=1", "--bool-unknown"}, o.ignored)
 }
 
 func TestParseArgsErrors(t *testing.T) {
@@ -63,4 +63,30 @@ func TestParseArgsErrors(t *testing.T) {
 func TestPidFileFromArgs(t *testing.T) {
 	require.Equal(t, "/a", pidFileFromArgs([]string{"--bad", "--pid-file", "/a"}))
 	require.Equal(t, "/b", pidFileFromArgs([]string{"--pid-file=/b"}))
+}
+
+func TestParseArgsUI(t *testing.T) {
+	o, err := parseArgs([]string{"--ip", "127.0.0.2", "--ui-port", "8233", "--ui-ip", "localhost",
+		"--ui-public-path", "/temporal", "--ui-codec-endpoint", "http://codec", "--ui-disable-news-fetch"})
+	require.NoError(t, err)
+	require.Equal(t, 8233, o.uiPort)
+	require.Equal(t, "127.0.0.1", o.uiIP)
+	require.Equal(t, "/temporal", o.uiPublicPath)
+	require.Equal(t, "http://codec", o.uiCodecEndpoint)
+	require.False(t, o.headless)
+
+	// The SDK's testsuite.StartDevServer passes --headless unless EnableUI.
+	o, err = parseArgs([]string{"--headless", "--ui-port", "8233"})
+	require.NoError(t, err)
+	require.True(t, o.headless)
+
+	for _, args := range [][]string{
+		{"--ui-port", "x"},
+		{"--ui-ip", "host"},
+		{"--ui-public-path", "temporal"},
+		{"--ui-public-path", "/temporal/"},
+	} {
+		_, err := parseArgs(args)
+		require.Error(t, err, "parseArgs(%q)", args)
+	}
 }
