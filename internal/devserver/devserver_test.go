@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -180,4 +184,45 @@ func TestStartWithUI(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(body, &ns), string(body))
 	require.Equal(t, "second", ns.NamespaceInfo.Name)
+}
+
+// TestDynamicConfigFile gives the routed queues one partition through a
+// file and every other queue the server's default of 4, as the doc of
+// Options.DynamicConfigFile says, and reads the partition counts back from
+// the server.
+func TestDynamicConfigFile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	t.Setenv(AddressEnv, "")
+	file := filepath.Join(t.TempDir(), "dynamicconfig.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`
+matching.numTaskqueueReadPartitions:
+  - value: 1
+    constraints: {taskQueueName: saas.tenant.00}
+matching.numTaskqueueWritePartitions:
+  - value: 1
+    constraints: {taskQueueName: saas.tenant.00}
+`), 0o644))
+	srv, err := Start(ctx, Options{
+		DynamicConfigFile: file,
+		DynamicConfig: map[string]any{
+			"matching.numTaskqueueReadPartitions":  4,
+			"matching.numTaskqueueWritePartitions": 4,
+		},
+	})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, srv.Close()) }()
+	c, err := client.DialContext(ctx, srv.ClientOptions())
+	require.NoError(t, err)
+	defer c.Close()
+
+	for queue, want := range map[string]int{"saas.tenant.00": 1, "main-queue": 4} {
+		resp, err := c.WorkflowService().ListTaskQueuePartitions(ctx, &workflowservice.ListTaskQueuePartitionsRequest{
+			Namespace: srv.Namespace(),
+			TaskQueue: &taskqueuepb.TaskQueue{Name: queue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
+		})
+		require.NoError(t, err)
+		require.Len(t, resp.GetWorkflowTaskQueuePartitions(), want, "workflow partitions of %s", queue)
+		require.Len(t, resp.GetActivityTaskQueuePartitions(), want, "activity partitions of %s", queue)
+	}
 }
