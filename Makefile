@@ -27,6 +27,8 @@ fuzz:
 			go test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
 		done; \
 	done
+	@echo "fuzz tools/devserver FuzzDynamicConfigFile ($(FUZZTIME))"
+	go -C tools/devserver test -run '^$$' -fuzz '^FuzzDynamicConfigFile$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) .
 
 demo:
 	go run ./examples/noisyneighbor

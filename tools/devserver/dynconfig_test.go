@@ -214,3 +214,36 @@ func startTestServer(t *testing.T, args ...string) *options {
 	})
 	return opts
 }
+
+// FuzzDynamicConfigFile feeds any file to dynamicConfig: it must not panic,
+// and when it accepts the file a key has at most one unconstrained value,
+// the --dynamic-config-value one for a key given as a flag.
+func FuzzDynamicConfigFile(f *testing.F) {
+	f.Add(perQueueFile)
+	f.Add("matching.numTaskqueueReadPartitions:\n  - value: 3\n  - value: 1\n    constraints: {taskQueueName: q}\n")
+	f.Add("limit.x:\n  - value: {a: [1, {b: c}]}\n    constraints: {shardID: 3}\n")
+	f.Add("k: [{value: 1, constraints: {taskType: 2}}]")
+	f.Fuzz(func(t *testing.T, contents string) {
+		path := filepath.Join(t.TempDir(), "dc.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(contents), 0o644))
+		opts, err := parseArgs([]string{"--dynamic-config-file", path,
+			"--dynamic-config-value", "matching.numTaskqueueReadPartitions=2"})
+		require.NoError(t, err)
+		dc, _, err := dynamicConfig(opts)
+		if err != nil {
+			return
+		}
+		for key, v := range dc {
+			global := 0
+			for _, cv := range v.([]dynamicconfig.ConstrainedValue) {
+				if cv.Constraints == (dynamicconfig.Constraints{}) {
+					global++
+					if key == dynamicconfig.MakeKey("matching.numTaskqueueReadPartitions") {
+						require.Equal(t, 2, cv.Value)
+					}
+				}
+			}
+			require.LessOrEqual(t, global, 1, "unconstrained values of %s", key)
+		}
+	})
+}
