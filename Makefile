@@ -11,7 +11,7 @@ FUZZTIME ?= 20000x
 FUZZMINIMIZETIME ?= 500x
 FUZZ_PACKAGES := ./routing ./registry ./interceptor ./internal/ops
 
-.PHONY: test unit fuzz demo bench
+.PHONY: test unit fuzz demo bench ui-check
 
 test: unit fuzz
 
@@ -27,6 +27,17 @@ fuzz:
 			go test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
 		done; \
 	done
+	@echo "fuzz tools/devserver FuzzDynamicConfigFile ($(FUZZTIME))"
+	go -C tools/devserver test -run '^$$' -fuzz '^FuzzDynamicConfigFile$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) .
 
 demo:
 	go run ./examples/noisyneighbor
+
+# The Temporal Web UI of the dev server, seen by a real browser: opens a
+# routed workflow in headless Chromium (Debian: apt-get install chromium) and
+# checks the page names its shard queue and fairness key; logs the path of a
+# screenshot. `make test` runs it too, and skips it without Chromium.
+ui-check:
+	@test -x /usr/bin/chromium || { echo "ui-check needs /usr/bin/chromium (apt-get install chromium)"; exit 1; }
+	go -C tools/devserver test -count=1 -run '^TestWebUI' .
+	go test -race -count=1 -v -run '^TestWebUIShowsRoutedWorkflow$$' ./e2e

@@ -18,6 +18,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -118,6 +119,15 @@ type Options struct {
 	// DynamicConfig adds to or overrides DefaultDynamicConfig for a started
 	// server. Values must be JSON-encodable (bool, int, float64, string, ...).
 	DynamicConfig map[string]any
+	// DynamicConfigFile is the path of a dynamic config YAML file in the
+	// Temporal server's format, passed to a started server as
+	// --dynamic-config-file. Its entries with constraints (taskQueueName,
+	// namespace, taskType) apply where they match; elsewhere the values of
+	// DefaultDynamicConfig and DynamicConfig apply. DefaultDynamicConfig
+	// leaves partitions at Temporal's default of 4, so a file that gives
+	// named queues one partition changes those queues only, as an operator's
+	// file does on a real cluster.
+	DynamicConfigFile string
 	// LogLevel is the started server's log level: debug, info, warn, error
 	// (the default) or never. Output is kept in memory for error messages
 	// (see Server.Logs) and copied to Output if set.
@@ -127,6 +137,9 @@ type Options struct {
 	// Progress receives messages while the server binary is being built
 	// (first run only). Defaults to os.Stderr.
 	Progress io.Writer
+	// UI makes a started server also serve the Temporal Web UI, on a free
+	// port of the server's loopback address; see Server.UIAddress.
+	UI bool
 	// StartTimeout bounds each start attempt (default 30s). Start makes up
 	// to three attempts, each on a new address.
 	StartTimeout time.Duration
@@ -136,6 +149,7 @@ type Options struct {
 type Server struct {
 	address   string
 	namespace string
+	uiAddress string
 
 	// Set only for a server started by Start.
 	ds     *testsuite.DevServer
@@ -149,6 +163,11 @@ type Server struct {
 
 // Address returns the host:port of the server's gRPC frontend.
 func (s *Server) Address() string { return s.address }
+
+// UIAddress returns the host:port of the Temporal Web UI (open
+// "http://" + UIAddress() in a browser), or "" when Options.UI was not set or
+// for an existing cluster.
+func (s *Server) UIAddress() string { return s.uiAddress }
 
 // Namespace returns the namespace clients should use.
 func (s *Server) Namespace() string { return s.namespace }
@@ -246,6 +265,9 @@ func serverArgs(opts Options, pidFile string) []string {
 		}
 		args = append(args, "--dynamic-config-value", k+"="+string(v))
 	}
+	if opts.DynamicConfigFile != "" {
+		args = append(args, "--dynamic-config-file", opts.DynamicConfigFile)
+	}
 	for _, ns := range opts.Namespaces {
 		args = append(args, "--namespace", ns)
 	}
@@ -268,6 +290,25 @@ func pickAddress() (string, error) {
 	return l.Addr().String(), nil
 }
 
+// freeAddress returns a currently unused host:port on the host of hostPort.
+func freeAddress(hostPort string) (string, error) {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return "", err
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
+}
+
+func portOf(hostPort string) string {
+	_, port, _ := net.SplitHostPort(hostPort)
+	return port
+}
+
 func startOnce(ctx context.Context, bin, ns string, opts Options, timeout time.Duration) (*Server, error) {
 	hostPort, err := pickAddress()
 	if err != nil {
@@ -288,6 +329,14 @@ func startOnce(ctx context.Context, bin, ns string, opts Options, timeout time.D
 		logLevel = "error"
 	}
 
+	var uiAddress string
+	if opts.UI {
+		if uiAddress, err = freeAddress(hostPort); err != nil {
+			_ = os.RemoveAll(tmpDir)
+			return nil, fmt.Errorf("picking a UI port: %w", err)
+		}
+	}
+
 	attemptCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	w := watchExit(pidFile, cancel)
@@ -299,6 +348,8 @@ func startOnce(ctx context.Context, bin, ns string, opts Options, timeout time.D
 			Logger:    sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
 		},
 		LogLevel:  logLevel,
+		EnableUI:  opts.UI,
+		UIPort:    portOf(uiAddress),
 		ExtraArgs: serverArgs(opts, pidFile),
 		Stdout:    out,
 		Stderr:    out,
@@ -332,14 +383,47 @@ func startOnce(ctx context.Context, bin, ns string, opts Options, timeout time.D
 	}
 	// We dial our own clients; the one StartDevServer made is not needed.
 	ds.Client().Close()
+	if uiAddress != "" {
+		// The server starts its UI right after its frontend answers.
+		if err := waitHTTP(attemptCtx, "http://"+uiAddress+"/healthz"); err != nil {
+			_ = ds.Stop()
+			_ = os.RemoveAll(tmpDir)
+			return nil, fmt.Errorf("web UI of the server on %s: %w%s", hostPort, err, logs.suffix())
+		}
+	}
 	return &Server{
 		address:   hostPort,
 		namespace: ns,
+		uiAddress: uiAddress,
 		ds:        ds,
 		pid:       pid,
 		tmpDir:    tmpDir,
 		logs:      logs,
 	}, nil
+}
+
+// waitHTTP polls url until it answers 200 OK or ctx ends.
+func waitHTTP(ctx context.Context, url string) error {
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready: %w (last: %w)", ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func describeExit(ws syscall.WaitStatus) string {

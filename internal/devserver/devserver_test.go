@@ -2,13 +2,22 @@ package devserver
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -24,43 +33,28 @@ func TestStartDevServer(t *testing.T) {
 
 	start := time.Now()
 	srv, err := Start(ctx, Options{Namespaces: []string{"second"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Logf("server at %s ready in %v", srv.Address(), time.Since(start))
 	defer func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		if err := srv.Close(); err != nil {
-			t.Errorf("second Close: %v", err)
-		}
+		require.NoError(t, srv.Close())
+		require.NoError(t, srv.Close(), "second Close")
 	}()
-	if !strings.HasPrefix(srv.Address(), "127.") || srv.Namespace() != DefaultNamespace {
-		t.Fatalf("unexpected address %q / namespace %q", srv.Address(), srv.Namespace())
-	}
+	require.True(t, strings.HasPrefix(srv.Address(), "127."), "address %q", srv.Address())
+	require.Equal(t, DefaultNamespace, srv.Namespace())
+	require.Empty(t, srv.UIAddress(), "no UI unless Options.UI")
 
 	c, err := client.DialContext(ctx, srv.ClientOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
-	if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		t.Fatalf("CheckHealth: %v", err)
-	}
+	_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
+	require.NoError(t, err, "CheckHealth")
 	nc, err := client.NewNamespaceClient(srv.ClientOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer nc.Close()
 	for _, ns := range []string{DefaultNamespace, "second"} {
 		resp, err := nc.Describe(ctx, ns)
-		if err != nil {
-			t.Fatalf("DescribeNamespace(%q): %v", ns, err)
-		}
-		if got := resp.GetNamespaceInfo().GetName(); got != ns {
-			t.Fatalf("DescribeNamespace(%q) returned %q", ns, got)
-		}
+		require.NoError(t, err, "DescribeNamespace(%q)", ns)
+		require.Equal(t, ns, resp.GetNamespaceInfo().GetName())
 	}
 }
 
@@ -75,14 +69,10 @@ func TestDefaultDynamicConfig(t *testing.T) {
 	defer cancel()
 	t.Setenv(AddressEnv, "")
 	srv, err := Start(ctx, Options{DynamicConfig: SinglePartition()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer func() { _ = srv.Close() }()
 	c, err := client.DialContext(ctx, srv.ClientOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 
 	const queue = "fairness"
@@ -90,9 +80,7 @@ func TestDefaultDynamicConfig(t *testing.T) {
 	startN := func(n int, tag string, prio temporal.Priority) {
 		for range n {
 			r, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: queue, Priority: prio}, "Record", tag)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			runs = append(runs, r)
 		}
 	}
@@ -110,61 +98,128 @@ func TestDefaultDynamicConfig(t *testing.T) {
 	}
 	w := worker.New(c, queue, worker.Options{MaxConcurrentWorkflowTaskExecutionSize: 2})
 	w.RegisterWorkflowWithOptions(record, workflow.RegisterOptions{Name: "Record"})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.Start())
 	defer w.Stop()
 	for _, r := range runs {
-		if err := r.Get(ctx, nil); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, r.Get(ctx, nil))
 	}
 	mu.Lock()
 	got := strings.Join(order, "")
 	mu.Unlock()
 	t.Logf("dispatch order: %s", got)
 	// Two pollers may swap neighbours, so allow some slack.
-	if i := strings.LastIndex(got, "P"); i > 3 {
-		t.Errorf("priority tasks dispatched late (%s): priority or partition config not in effect", got)
-	}
+	require.LessOrEqual(t, strings.LastIndex(got, "P"), 3,
+		"priority tasks dispatched late (%s): priority or partition config not in effect", got)
 	rest := slices.DeleteFunc(strings.Split(got, ""), func(s string) bool { return s == "P" })
-	if n := strings.Count(strings.Join(rest[:6], ""), "b"); n < 2 {
-		t.Errorf("fairness keys not interleaved (%s): matching.enableFairness not in effect", got)
-	}
+	require.GreaterOrEqual(t, strings.Count(strings.Join(rest[:6], ""), "b"), 2,
+		"fairness keys not interleaved (%s): matching.enableFairness not in effect", got)
 }
 
 func TestStartExistingCluster(t *testing.T) {
 	t.Setenv(AddressEnv, "example.invalid:7233")
 	t.Setenv(NamespaceEnv, "")
-	srv, err := Start(context.Background(), Options{Namespace: "ns"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Address() != "example.invalid:7233" || srv.Namespace() != "ns" {
-		t.Fatalf("got %q / %q", srv.Address(), srv.Namespace())
-	}
-	if err := srv.Close(); err != nil {
-		t.Fatal(err)
-	}
+	srv, err := Start(context.Background(), Options{Namespace: "ns", UI: true})
+	require.NoError(t, err)
+	require.Equal(t, "example.invalid:7233", srv.Address())
+	require.Equal(t, "ns", srv.Namespace())
+	require.Empty(t, srv.UIAddress(), "an existing cluster's UI is not ours to know")
+	require.NoError(t, srv.Close())
 }
 
 func TestStartFailsFast(t *testing.T) {
-	if _, err := Binary(context.Background(), os.Stderr); err != nil {
-		t.Fatal(err)
-	}
+	_, err := Binary(context.Background(), os.Stderr)
+	require.NoError(t, err)
 	t.Setenv(AddressEnv, "")
 	start := time.Now()
 	// An empty namespace name makes the server exit at once with an error.
-	_, err := Start(context.Background(), Options{Namespaces: []string{""}})
-	if err == nil {
-		t.Fatal("Start succeeded, want error")
-	}
+	_, err = Start(context.Background(), Options{Namespaces: []string{""}})
+	require.Error(t, err)
 	t.Logf("Start error (expected): %v", err)
-	if elapsed := time.Since(start); elapsed > 10*time.Second {
-		t.Errorf("Start took %v to fail, want fast failure", elapsed)
+	require.Less(t, time.Since(start), 10*time.Second, "Start took too long to fail")
+	require.ErrorContains(t, err, "exited during startup")
+	require.ErrorContains(t, err, "namespace")
+}
+
+func TestServerArgs(t *testing.T) {
+	args := serverArgs(Options{
+		DynamicConfig:     map[string]any{"matching.numTaskqueueReadPartitions": 4},
+		DynamicConfigFile: "/etc/dc.yaml",
+		Namespaces:        []string{"second"},
+	}, "/tmp/pid")
+	joined := strings.Join(args, " ")
+	for _, want := range []string{
+		"--pid-file /tmp/pid",
+		"--dynamic-config-value matching.numTaskqueueReadPartitions=4",
+		"--dynamic-config-value matching.numTaskqueueWritePartitions=1",
+		"--dynamic-config-file /etc/dc.yaml",
+		"--namespace second",
+	} {
+		require.Contains(t, joined, want)
 	}
-	if !strings.Contains(err.Error(), "exited during startup") || !strings.Contains(err.Error(), "namespace") {
-		t.Errorf("error does not explain the failure: %v", err)
+}
+
+// TestStartWithUI checks that Options.UI gives a Web UI on the server's
+// loopback address that reaches the server: the UI's HTTP API lists the
+// server's namespaces.
+func TestStartWithUI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	t.Setenv(AddressEnv, "")
+	srv, err := Start(ctx, Options{UI: true, Namespaces: []string{"second"}})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, srv.Close()) }()
+
+	uiHost, _, err := net.SplitHostPort(srv.UIAddress())
+	require.NoError(t, err)
+	host, _, err := net.SplitHostPort(srv.Address())
+	require.NoError(t, err)
+	require.Equal(t, host, uiHost)
+
+	resp, err := http.Get("http://" + srv.UIAddress() + "/api/v1/namespaces/second")
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var ns struct {
+		NamespaceInfo struct{ Name string } `json:"namespaceInfo"`
+	}
+	require.NoError(t, json.Unmarshal(body, &ns), string(body))
+	require.Equal(t, "second", ns.NamespaceInfo.Name)
+}
+
+// TestDynamicConfigFile gives the routed queues one partition through a
+// file and every other queue the server's default of 4, as the doc of
+// Options.DynamicConfigFile says, and reads the partition counts back from
+// the server.
+func TestDynamicConfigFile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	t.Setenv(AddressEnv, "")
+	file := filepath.Join(t.TempDir(), "dynamicconfig.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`
+matching.numTaskqueueReadPartitions:
+  - value: 1
+    constraints: {taskQueueName: saas.tenant.00}
+matching.numTaskqueueWritePartitions:
+  - value: 1
+    constraints: {taskQueueName: saas.tenant.00}
+`), 0o644))
+	srv, err := Start(ctx, Options{DynamicConfigFile: file})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, srv.Close()) }()
+	c, err := client.DialContext(ctx, srv.ClientOptions())
+	require.NoError(t, err)
+	defer c.Close()
+
+	for queue, want := range map[string]int{"saas.tenant.00": 1, "main-queue": 4} {
+		resp, err := c.WorkflowService().ListTaskQueuePartitions(ctx, &workflowservice.ListTaskQueuePartitionsRequest{
+			Namespace: srv.Namespace(),
+			TaskQueue: &taskqueuepb.TaskQueue{Name: queue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
+		})
+		require.NoError(t, err)
+		require.Len(t, resp.GetWorkflowTaskQueuePartitions(), want, "workflow partitions of %s", queue)
+		require.Len(t, resp.GetActivityTaskQueuePartitions(), want, "activity partitions of %s", queue)
 	}
 }
 

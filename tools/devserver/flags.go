@@ -20,15 +20,23 @@ type options struct {
 	metricsPort   int
 	namespaces    []string
 	dynamicConfig map[string]any
-	logLevel      string
-	logFormat     string
-	dbFile        string
-	pragmas       map[string]string
-	searchAttrs   map[string]enumspb.IndexedValueType
-	headless      bool
-	parentPID     int
-	pidFile       string
-	help          bool
+	// dynamicConfigFile is a dynamic config YAML file (see dynamicConfig).
+	dynamicConfigFile string
+	logLevel          string
+	logFormat         string
+	dbFile            string
+	pragmas           map[string]string
+	searchAttrs       map[string]enumspb.IndexedValueType
+	headless          bool
+	// The Web UI runs when uiPort > 0 and not headless.
+	uiPort          int
+	uiIP            string
+	uiPublicPath    string
+	uiAssetPath     string
+	uiCodecEndpoint string
+	parentPID       int
+	pidFile         string
+	help            bool
 	// ignored lists the flags that were accepted but have no effect.
 	ignored []string
 }
@@ -56,6 +64,7 @@ func knownFlags() map[string]flagKind {
 		"namespace":            valueFlag,
 		"n":                    valueFlag,
 		"dynamic-config-value": valueFlag,
+		"dynamic-config-file":  valueFlag,
 		"log-level":            valueFlag,
 		"log-format":           valueFlag,
 		"db-filename":          valueFlag,
@@ -63,17 +72,17 @@ func knownFlags() map[string]flagKind {
 		"sqlite-pragma":        valueFlag,
 		"search-attribute":     valueFlag,
 		"headless":             boolFlag,
+		"ui-port":              valueFlag,
+		"ui-ip":                valueFlag,
+		"ui-public-path":       valueFlag,
+		"ui-asset-path":        valueFlag,
+		"ui-codec-endpoint":    valueFlag,
 		"parent-pid":           valueFlag,
 		"pid-file":             valueFlag,
 		"help":                 boolFlag,
 		"h":                    boolFlag,
 
-		// Accepted for compatibility, no effect (there is no UI in this build).
-		"ui-port":                    ignoredValueFlag,
-		"ui-ip":                      ignoredValueFlag,
-		"ui-public-path":             ignoredValueFlag,
-		"ui-asset-path":              ignoredValueFlag,
-		"ui-codec-endpoint":          ignoredValueFlag,
+		// Accepted for compatibility, no effect. The UI never fetches news.
 		"ui-disable-news-fetch":      ignoredBoolFlag,
 		"log-config":                 ignoredBoolFlag,
 		"env":                        ignoredValueFlag,
@@ -196,6 +205,25 @@ func (o *options) set(name, value string) error {
 		o.httpPort, err = parsePort(name, value, true)
 	case "metrics-port":
 		o.metricsPort, err = parsePort(name, value, true)
+	case "ui-port":
+		o.uiPort, err = parsePort(name, value, true)
+	case "ui-ip":
+		if value == "localhost" {
+			value = "127.0.0.1"
+		}
+		if net.ParseIP(value) == nil {
+			return fmt.Errorf("invalid --ui-ip %q: must be an IP address", value)
+		}
+		o.uiIP = value
+	case "ui-public-path":
+		if value != "" && (!strings.HasPrefix(value, "/") || strings.HasSuffix(value, "/")) {
+			return fmt.Errorf("invalid --ui-public-path %q: must start and not end with /", value)
+		}
+		o.uiPublicPath = value
+	case "ui-asset-path":
+		o.uiAssetPath = value
+	case "ui-codec-endpoint":
+		o.uiCodecEndpoint = value
 	case "namespace", "n":
 		if value == "" {
 			return errors.New("--namespace must not be empty")
@@ -209,6 +237,11 @@ func (o *options) set(name, value string) error {
 			return err
 		}
 		o.dynamicConfig[k] = v
+	case "dynamic-config-file":
+		if value == "" {
+			return errors.New("--dynamic-config-file must not be empty")
+		}
+		o.dynamicConfigFile = value
 	case "log-level":
 		o.logLevel = strings.ToLower(value)
 		switch o.logLevel {
@@ -356,12 +389,21 @@ Flags:
   --metrics-port N              Prometheus metrics port (default: no metrics)
   --namespace, -n NS            namespace to create, repeatable ("default" is always created)
   --dynamic-config-value K=JSON dynamic config value, repeatable (e.g. matching.enableFairness=true)
+  --dynamic-config-file FILE    dynamic config YAML in the Temporal server's format, with
+                                constraints (taskQueueName, namespace, taskType); its constrained
+                                entries apply where they match, --dynamic-config-value and the
+                                file's unconstrained entries everywhere else; read once at start
   --log-level LEVEL             debug, info, warn (default), error or never
   --log-format FORMAT           pretty (default) or json
   --db-filename, -f FILE        persist to this SQLite file instead of memory
   --sqlite-pragma K=V           SQLite pragma, repeatable
   --search-attribute NAME=TYPE  custom search attribute, repeatable
-  --headless                    accepted; this build never has a UI
+  --ui-port N                   serve the Temporal Web UI on this port (default: no UI)
+  --ui-ip IP                    address the Web UI binds to (default: --ip)
+  --ui-public-path PATH         path prefix of the Web UI, e.g. /temporal (default: none)
+  --ui-asset-path DIR           serve the UI's assets from DIR instead of the built-in ones
+  --ui-codec-endpoint URL       remote codec endpoint the Web UI decodes payloads with
+  --headless                    no Web UI, even with --ui-port
   --parent-pid PID              exit when this process is no longer our parent
   --pid-file FILE               write our PID to FILE while running
 Other flags of the Temporal CLI are accepted and ignored.

@@ -1,7 +1,8 @@
 // Command devserver is a self-contained Temporal development server: the
 // Temporal server (go.temporal.io/server) with all services in one process and
 // in-memory SQLite persistence, like `temporal server start-dev` of the
-// Temporal CLI, without the UI.
+// Temporal CLI, with the same Temporal Web UI (github.com/temporalio/ui-server)
+// when --ui-port is given.
 //
 // It accepts the command line that the Go SDK's testsuite.StartDevServer
 // passes when DevServerOptions.ExistingPath points at it:
@@ -10,8 +11,9 @@
 //	    --dynamic-config-value frontend.enableServerVersionCheck=false --headless
 //
 // Every listener (frontend gRPC and HTTP, history, matching and worker gRPC,
-// optional metrics) binds to --ip, so several servers can run side by side on
-// distinct loopback addresses (127.x.y.z) with the same ports. The program
+// optional metrics and Web UI) binds to --ip (the UI to --ui-ip if given),
+// so several servers can run side by side on distinct loopback addresses
+// (127.x.y.z) with the same ports. The program
 // exits non-zero with a message on stderr when it cannot start, and stops
 // cleanly on SIGINT or SIGTERM.
 package main
@@ -53,7 +55,8 @@ const (
 
 // defaultDynamicConfig mirrors the defaults of `temporal server start-dev`
 // (Temporal CLI) plus a disabled version check (no outbound calls). Values
-// given with --dynamic-config-value override these.
+// from --dynamic-config-file and --dynamic-config-value override these (see
+// dynamicConfig).
 func defaultDynamicConfig() map[string]any {
 	return map[string]any{
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key().String():      true,
@@ -94,6 +97,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(opts.ignored) > 0 && opts.logLevel != "never" {
 		fmt.Fprintf(stderr, "devserver: ignoring unsupported arguments: %q\n", opts.ignored)
 	}
+	dc, warnings, err := dynamicConfig(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "devserver: %v\n", err)
+		return 2
+	}
+	if opts.logLevel != "never" {
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "devserver: warning: --dynamic-config-file %s: %v\n", opts.dynamicConfigFile, w)
+		}
+	}
 
 	if opts.parentPID > 0 && os.Getppid() != opts.parentPID {
 		fmt.Fprintf(stderr, "devserver: --parent-pid %d is not the parent of this process (parent is %d)\n", opts.parentPID, os.Getppid())
@@ -105,14 +118,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sigCh := make(chan os.Signal, 2)
 	signal.Notify(sigCh, syscall.SIGINT, syscall.SIGTERM)
 
-	srv, err := start(opts, logger)
+	withUI := opts.uiPort > 0 && !opts.headless
+	if withUI {
+		// Fail before the (multi-second) server start; startUI checks again.
+		if err := checkPortFree("UI", opts.uiListenIP(), opts.uiPort); err != nil {
+			fmt.Fprintf(stderr, "devserver: cannot start the Web UI: %v\n", err)
+			return 1
+		}
+	}
+	srv, err := start(opts, dc, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "devserver: cannot start Temporal dev server on %s: %v\n",
 			net.JoinHostPort(opts.ip, strconv.Itoa(opts.port)), err)
 		return 1
 	}
+	// The UI starts after the frontend: its gRPC connection, dialled at
+	// once, would otherwise back off for a while after a refused dial.
+	var ui *webUI
+	if withUI {
+		frontend := net.JoinHostPort(dialIP(opts.ip), strconv.Itoa(opts.port))
+		if ui, err = startUI(opts, frontend); err != nil {
+			fmt.Fprintf(stderr, "devserver: cannot start the Web UI: %v\n", err)
+			_ = srv.Stop()
+			return 1
+		}
+	}
 	fmt.Fprintf(stdout, "Temporal dev server listening on %s (namespaces: %v)\n",
 		net.JoinHostPort(opts.ip, strconv.Itoa(opts.port)), opts.namespaces)
+	if ui != nil {
+		fmt.Fprintf(stdout, "Temporal Web UI at http://%s%s\n", ui.addr, opts.uiPublicPath)
+	}
 
 	select {
 	case <-sigCh:
@@ -127,7 +162,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		level.SetLevel(zapcore.FatalLevel)
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Stop() }()
+	go func() {
+		if ui != nil {
+			ui.stop()
+		}
+		done <- srv.Stop()
+	}()
 	select {
 	case <-done:
 		if pidFile != "" {
@@ -214,16 +254,22 @@ func newUUID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-func start(opts *options, logger log.Logger) (temporal.Server, error) {
+// dialIP returns the address to connect to for a listener bound to ip: ip
+// itself, or the loopback address for an unspecified ip (0.0.0.0, ::).
+func dialIP(ip string) string {
+	if parsed := net.ParseIP(ip); parsed.IsUnspecified() {
+		if parsed.To4() == nil {
+			return "::1"
+		}
+		return "127.0.0.1"
+	}
+	return ip
+}
+
+func start(opts *options, dc dynamicconfig.Client, logger log.Logger) (temporal.Server, error) {
 	ip := opts.ip
 	// Address other components use to reach a listener bound to ip.
-	hostIP := ip
-	if parsed := net.ParseIP(ip); parsed.IsUnspecified() {
-		hostIP = "127.0.0.1"
-		if parsed.To4() == nil {
-			hostIP = "::1"
-		}
-	}
+	hostIP := dialIP(ip)
 	hostPort := func(port int) string { return net.JoinHostPort(hostIP, strconv.Itoa(port)) }
 
 	if err := checkPortFree("frontend gRPC", ip, opts.port); err != nil {
@@ -307,14 +353,6 @@ func start(opts *options, logger log.Logger) (temporal.Server, error) {
 	claimMapper, err := authorization.GetClaimMapperFromConfig(&conf.Global.Authorization, logger)
 	if err != nil {
 		return nil, fmt.Errorf("creating claim mapper: %w", err)
-	}
-
-	dc := dynamicconfig.StaticClient{}
-	for k, v := range defaultDynamicConfig() {
-		dc[dynamicconfig.MakeKey(k)] = v
-	}
-	for k, v := range opts.dynamicConfig {
-		dc[dynamicconfig.MakeKey(k)] = v
 	}
 
 	srv, err := temporal.NewServer(
