@@ -24,15 +24,17 @@ of the oldest task), its fairness weight overrides and per-key rate limit.
 Prints that table, then one line per finding, and exits 1 if there is any:
   no-pollers        a task type of a queue has no poller: its tasks wait
   backlog-age       the oldest queued task is older than --max-backlog-age
-  partitions        polls reach a partition other than 0: the queue has more
-                    than one read partition, and fairness orders tasks only
+  partitions        the server lists more than one write partition for the
+                    queue, or polls reach a partition other than 0 (more
+                    than one read partition): fairness orders tasks only
                     within a partition (see "tqrouter queues --dynamic-config")
   overrides-differ  workflow and activity tasks have different weight
                     overrides: a "weights apply" stopped halfway
-The server does not show whether fairness is on (matching.enableFairness) nor
-a queue's number of write partitions: doctor cannot check them. Its partition
-check needs live pollers, and makes the server load partitions 1 to 3 of each
-queue (--probe-partitions=false to skip it).`,
+The server does not show whether fairness is on (matching.enableFairness):
+doctor cannot check it. Write partitions come from ListTaskQueuePartitions;
+read partitions are inferred from where live pollers land, which makes the
+server load partitions 1 to 3 of each queue (--probe-partitions=false skips
+that probe).`,
 	run: runDoctor,
 }
 
@@ -47,7 +49,7 @@ type doctorOutput struct {
 // not show through its API.
 var notChecked = []string{
 	"matching.enableFairness (dynamic config; the server shows neither it nor whether a queue dispatches fairly)",
-	"matching.numTaskqueueWritePartitions (dynamic config; not shown; read partitions are inferred from where polls land)",
+	"matching.numTaskqueueReadPartitions (dynamic config; not shown; inferred from where polls land)",
 }
 
 func runDoctor(ctx context.Context, c *command, s streams, args []string) error {

@@ -158,18 +158,15 @@ func TestDoctorFindsBacklogAndHalfAppliedOverrides(t *testing.T) {
 }
 
 // TestDoctorFindsSeveralPartitions: on a server with Temporal's default of
-// 4 partitions per task queue, polls reach partitions other than 0, and
-// doctor says so.
+// 4 partitions per task queue, doctor names every routed queue: the server
+// lists 4 write partitions, and polls reach partitions other than 0.
 func TestDoctorFindsSeveralPartitions(t *testing.T) {
 	if os.Getenv(devserver.AddressEnv) != "" {
 		t.Skip("needs a server of its own with 4 partitions per queue")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	s, err := devserver.Start(ctx, devserver.Options{DynamicConfig: map[string]any{
-		"matching.numTaskqueueReadPartitions":  4,
-		"matching.numTaskqueueWritePartitions": 4,
-	}})
+	s, err := devserver.Start(ctx, devserver.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	prefix := uniquePrefix("parts")
@@ -184,11 +181,15 @@ func TestDoctorFindsSeveralPartitions(t *testing.T) {
 		for _, f := range out.Findings {
 			assert.Equal(ct, ops.CheckPartitions, f.Check, f.Message)
 		}
+		for _, q := range out.Queues {
+			assert.Equal(ct, 4, q.WritePartitions, "%s %s", q.Name, q.Type)
+		}
 	}, time.Minute, time.Second)
 
-	// Without the probe, nothing is found.
+	// Without the probe, the write partitions the server lists are found.
 	r := tqrouter(t, "", append(args, "--probe-partitions=false")...)
-	require.Equal(t, exitOK, r.code, r.stdout+r.stderr)
+	require.Equal(t, exitFinding, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, "4 write partitions")
 }
 
 // overridesOnServer reads back the fairness weight overrides and the

@@ -43,6 +43,10 @@ type options struct {
 	address, jsonOut string
 	keep, verbose    bool
 	dynamicConfig    map[string]any
+	// routedPartitions, if set, is the partition count of the routed run's
+	// queues, set per queue by dynamic config; other queues (main-queue)
+	// keep the server's.
+	routedPartitions int
 }
 
 func main() {
@@ -56,6 +60,7 @@ func main() {
 	flag.Func("dynamic-config", "K=V: a dynamic config value for the embedded server, over internal/devserver's defaults (repeatable; V is parsed as JSON, else taken as a string)", func(kv string) error {
 		return scenario.ParseDynamicConfig(kv, o.dynamicConfig)
 	})
+	flag.IntVar(&o.routedPartitions, "routed-partitions", 0, "give the routed queues this many task queue partitions (dynamic config per queue; 1 is what README recommends), leaving main-queue at the server's (Temporal's default: 4); 0 leaves every queue at the server's")
 	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed the tenant IDs are drawn from")
 	flag.IntVar(&cfg.NoisyStarts, "noisy", cfg.NoisyStarts, "workflows the noisy tenant floods")
 	flag.IntVar(&cfg.QuietTenants, "quiet-tenants", cfg.QuietTenants, "quiet tenants")
@@ -74,9 +79,18 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer, o options, cfg scenario.Config) error {
-	sopts := devserver.Options{Address: o.address, Progress: os.Stderr, DynamicConfig: o.dynamicConfig}
+	prefix := fmt.Sprintf("demo%d", time.Now().Unix()%100000)
+	sopts := devserver.Options{Address: o.address, Progress: os.Stderr, DynamicConfig: o.dynamicConfig, UI: o.keep}
 	if o.verbose {
 		sopts.LogLevel, sopts.Output = "warn", os.Stderr
+	}
+	if o.routedPartitions > 0 {
+		file, err := partitionsFile(prefix, cfg.Shards, o.routedPartitions)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(file)
+		sopts.DynamicConfigFile = file
 	}
 	srv, err := devserver.Start(ctx, sopts)
 	if err != nil {
@@ -86,6 +100,12 @@ func run(ctx context.Context, out io.Writer, o options, cfg scenario.Config) err
 	fmt.Fprintf(out, "Temporal at %s, namespace %s", srv.Address(), srv.Namespace())
 	if len(o.dynamicConfig) > 0 {
 		fmt.Fprintf(out, ", dynamic config over the defaults: %v", o.dynamicConfig)
+	}
+	switch {
+	case o.routedPartitions > 0 && sopts.Address == "" && os.Getenv(devserver.AddressEnv) == "":
+		fmt.Fprintf(out, ", %d partition(s) on each routed queue", o.routedPartitions)
+	case o.routedPartitions > 0:
+		fmt.Fprintf(out, "; --routed-partitions applies to the embedded server only: give your server the output of\n  go run ./cmd/tqrouter queues --dynamic-config --prefix %s --shards %d", prefix, cfg.Shards)
 	}
 	fmt.Fprintln(out)
 	cast := scenario.NewCast(cfg.Seed, cfg.QuietTenants)
@@ -99,7 +119,6 @@ func run(ctx context.Context, out io.Writer, o options, cfg scenario.Config) err
 	copts := srv.ClientOptions()
 	copts.Logger = sdkLogger(o.verbose)
 	env := scenario.Env{ClientOptions: copts, Progress: out}
-	prefix := fmt.Sprintf("demo%d", time.Now().Unix()%100000)
 	fmt.Fprintln(out, "1/2 without tqrouter: one queue, main-queue")
 	baseline, err := scenario.Run(ctx, env, cfg, false, prefix)
 	if err != nil {
@@ -123,7 +142,9 @@ func run(ctx context.Context, out io.Writer, o options, cfg scenario.Config) err
 	}
 	if o.keep {
 		fmt.Fprintf(out, "\nThe server stays up until Ctrl-C: workflows are in namespace %s at %s (prefix %s).\n", srv.Namespace(), srv.Address(), prefix)
-		// TODO(ui): print the Web UI address here once the dev server serves one.
+		if ui := srv.UIAddress(); ui != "" {
+			fmt.Fprintf(out, "Web UI: http://%s/namespaces/%s/workflows (each workflow's page shows its task queue and fairness key)\n", ui, srv.Namespace())
+		}
 		<-ctx.Done()
 	}
 	return nil
@@ -175,4 +196,38 @@ func sdkLogger(verbose bool) sdklog.Logger {
 		return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	}
 	return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+}
+
+// partitionsFile writes a dynamic config file that gives every queue the
+// routed run can use (shard, overflow and jobs queues of prefix) n task
+// queue partitions, and returns its path.
+func partitionsFile(prefix string, shards, n int) (string, error) {
+	table, err := routing.NewTable(routing.Config{Prefix: prefix, Shards: shards})
+	if err != nil {
+		return "", err
+	}
+	var queues []string
+	for _, kind := range []routing.QueueKind{routing.Tenant, routing.Jobs} {
+		q, err := table.PollQueues(kind)
+		if err != nil {
+			return "", err
+		}
+		queues = append(queues, q...)
+	}
+	var b strings.Builder
+	for _, key := range []string{"matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"} {
+		fmt.Fprintf(&b, "%s:\n", key)
+		for _, q := range queues {
+			fmt.Fprintf(&b, "  - value: %d\n    constraints: {taskQueueName: %q}\n", n, q)
+		}
+	}
+	f, err := os.CreateTemp("", "noisyneighbor-*.yaml")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return "", err
+	}
+	return f.Name(), f.Close()
 }

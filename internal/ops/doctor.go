@@ -62,9 +62,9 @@ const (
 	// different fairness weight overrides, as a "weights apply" that
 	// stopped halfway leaves them.
 	CheckOverridesDiffer Check = "overrides-differ"
-	// CheckPartitions: the queue has pollers on a partition other than 0,
-	// so it has more than one read partition, and fairness orders tasks
-	// only within a partition.
+	// CheckPartitions: the queue has more than one write partition (or
+	// pollers on a partition other than 0, so more than one read
+	// partition), and fairness orders tasks only within a partition.
 	CheckPartitions Check = "partitions"
 )
 
@@ -96,6 +96,9 @@ type QueueState struct {
 	Overrides int `json:"overrides"`
 	// KeyRate is the per-fairness-key default rate limit (tasks/s), if set.
 	KeyRate *float32 `json:"key_rate,omitempty"`
+	// WritePartitions is the number of partitions the server writes the
+	// queue's tasks of this type to (ListTaskQueuePartitions).
+	WritePartitions int `json:"write_partitions"`
 	// OtherPartitionPollers counts the pollers seen on partitions 1 to
 	// [ProbedPartitions] (see [CheckPartitions]); always 0 without
 	// [DoctorOptions.ProbePartitions].
@@ -156,6 +159,17 @@ func Doctor(ctx context.Context, svc workflowservice.WorkflowServiceClient, name
 	}
 	rep.ServerVersion = info.GetServerVersion()
 	for _, q := range queues {
+		parts, err := svc.ListTaskQueuePartitions(ctx, &workflowservice.ListTaskQueuePartitionsRequest{
+			Namespace: namespace,
+			TaskQueue: &taskqueuepb.TaskQueue{Name: q.Name, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
+		})
+		if err != nil {
+			return rep, fmt.Errorf("tqrouter: listing the partitions of queue %q: %w", q.Name, err)
+		}
+		writePartitions := map[enumspb.TaskQueueType]int{
+			enumspb.TASK_QUEUE_TYPE_WORKFLOW: len(parts.GetWorkflowTaskQueuePartitions()),
+			enumspb.TASK_QUEUE_TYPE_ACTIVITY: len(parts.GetActivityTaskQueuePartitions()),
+		}
 		var states [len(taskQueueTypes)]QueueState
 		for i, typ := range taskQueueTypes {
 			resp, err := svc.DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
@@ -178,6 +192,8 @@ func Doctor(ctx context.Context, svc workflowservice.WorkflowServiceClient, name
 				Overrides:  len(cfg.Overrides),
 				KeyRate:    cfg.KeyRate,
 				overrides:  cfg.Overrides,
+
+				WritePartitions: writePartitions[typ],
 			}
 			for n := 1; opts.ProbePartitions && n <= ProbedPartitions; n++ {
 				p, err := partitionPollers(ctx, svc, namespace, q.Name, typ, n, opts)
@@ -205,9 +221,13 @@ func findings(states []QueueState, opts DoctorOptions) []Finding {
 			out = append(out, Finding{Queue: st.Name, Type: st.Type, Check: CheckBacklogAge,
 				Message: fmt.Sprintf("oldest of %d queued %s tasks is %v old, over %v", st.Backlog, st.Type, st.BacklogAge.Round(time.Second), opts.MaxBacklogAge)})
 		}
-		if st.OtherPartitionPollers > 0 {
+		switch {
+		case st.WritePartitions > 1:
 			out = append(out, Finding{Queue: st.Name, Type: st.Type, Check: CheckPartitions,
-				Message: "polls reach partitions other than 0: the queue has more than one read partition, and fairness orders tasks only within a partition (tqrouter queues --dynamic-config)"})
+				Message: fmt.Sprintf("%d write partitions, and fairness orders tasks only within a partition: set matching.numTaskqueueWritePartitions to 1 for this queue, then the read partitions once it has drained (tqrouter queues --dynamic-config)", st.WritePartitions)})
+		case st.OtherPartitionPollers > 0:
+			out = append(out, Finding{Queue: st.Name, Type: st.Type, Check: CheckPartitions,
+				Message: "polls reach partitions other than 0: the queue still has more than one read partition (fine while its old partitions drain; then set matching.numTaskqueueReadPartitions to 1)"})
 		}
 	}
 	if len(states) == 2 && !sameOverrides(states[0].overrides, states[1].overrides) {
