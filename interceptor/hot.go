@@ -11,8 +11,8 @@ import (
 
 // Defaults of [HotTenants].
 const (
-	DefaultHotWindow     = 10 * time.Second
-	DefaultHotEnter      = 10
+	DefaultHotWindow     = 5 * time.Second
+	DefaultHotEnter      = 5
 	DefaultHotShare      = 0.5
 	DefaultHotMaxTenants = 10000
 )
@@ -25,7 +25,11 @@ const (
 // at least Share of its shard queue's count (all tenants of the shard, its
 // own starts included), and it stays hot until its count falls below Exit
 // or below Share/2 of its shard's: the gap is the hysteresis that keeps a
-// tenant from flapping. The new starts of a hot tenant go to an overflow
+// tenant from flapping. With the defaults a tenant is hot after a burst of
+// 5 starts, or at a steady rate of one start a second, if it makes at least
+// half of its shard's starts. The first Enter starts of a flood still go to
+// the shard, so a small Enter keeps that head short; Window sets the steady
+// rate that counts as a flood. The new starts of a hot tenant go to an overflow
 // queue of their kind (see [routing.Table.HotRoute]), so its shard-mates
 // are not queued behind its flood; starts already queued stay where they
 // are. A tenant that is hot costs nothing: the overflow queues are polled by

@@ -41,8 +41,8 @@ func (c *clock) Advance(d time.Duration) {
 
 func TestDetectorBurstBecomesHotAndCoolsDown(t *testing.T) {
 	clk := newClock()
-	d := newDetector(HotTenants{}, clk.Now)
-	for i := 1; i < DefaultHotEnter; i++ {
+	d := newDetector(HotTenants{Window: 10 * time.Second, Enter: 10}, clk.Now)
+	for i := 1; i < 10; i++ {
 		hot, ch, _ := d.observe(routing.Tenant, 3, "noisy")
 		require.False(t, hot, "start %d", i)
 		require.Equal(t, unchanged, ch)
