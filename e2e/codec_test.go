@@ -25,7 +25,6 @@ import (
 	"github.com/tqrouter/tqrouter/internal/saasapp"
 	"github.com/tqrouter/tqrouter/registry"
 	"github.com/tqrouter/tqrouter/routing"
-	"github.com/tqrouter/tqrouter/workers"
 )
 
 // aesCodec encrypts every payload with AES-GCM, as users' encryption codecs
@@ -104,21 +103,6 @@ func dialWith(t *testing.T, dc converter.DataConverter, interceptors ...sdkinter
 	return c
 }
 
-// pollAll runs the app's workers on every queue of the router's table, on c.
-func pollAll(t *testing.T, c client.Client, router *interceptor.Router) {
-	t.Helper()
-	var queues []string
-	for _, kind := range []routing.QueueKind{routing.Tenant, routing.Jobs} {
-		q, err := router.Table().PollQueues(kind)
-		require.NoError(t, err)
-		queues = append(queues, q...)
-	}
-	g, err := workers.New(c, queues, worker.Options{}, saasapp.Register)
-	require.NoError(t, err)
-	require.NoError(t, g.Start())
-	t.Cleanup(g.Stop)
-}
-
 // TestEncryptedTenantTravelsToChild: with an encrypting codec and an 88-byte
 // tenant, whose memo the server stores encrypted, a parent started on
 // main-queue runs on its tenant's shard and so does its child, named on
@@ -140,7 +124,7 @@ func TestEncryptedTenantTravelsToChild(t *testing.T) {
 			router, err := interceptor.New(registry.Default(), routing.Config{Prefix: prefix, Shards: 5}, opts...)
 			require.NoError(t, err)
 			c := dialWith(t, dc, router)
-			pollAll(t, c, router)
+			pollRoutedQueuesOn(t, c, router, worker.Options{})
 			want := routing.TaskQueueName(prefix, routing.Tenant, routing.StableShard(longTenant, 5))
 
 			ctx := interceptor.WithTenant(testContext(t), longTenant)
@@ -186,7 +170,7 @@ func TestUnreadableTenantFailsChildStart(t *testing.T) {
 	dc := converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), newAESCodec(t))
 	router, err := interceptor.New(registry.Default(), routing.Config{Prefix: "unreadable", Shards: 3})
 	require.NoError(t, err)
-	pollAll(t, dialWith(t, dc, router), router)
+	pollRoutedQueuesOn(t, dialWith(t, dc, router), router, worker.Options{})
 
 	plain := dialWith(t, dc) // another service: no router
 	queue := routing.TaskQueueName("unreadable", routing.Tenant, routing.StableShard(longTenant, 3))

@@ -50,13 +50,20 @@ func pollRoutedQueues(t *testing.T, router *interceptor.Router) {
 // pollRoutedQueuesWith is pollRoutedQueues with the workers' options.
 func pollRoutedQueuesWith(t *testing.T, router *interceptor.Router, opts worker.Options) {
 	t.Helper()
+	pollRoutedQueuesOn(t, dial(t, router), router, opts)
+}
+
+// pollRoutedQueuesOn is pollRoutedQueuesWith on the workers' own client c
+// (say, with a data converter).
+func pollRoutedQueuesOn(t *testing.T, c client.Client, router *interceptor.Router, opts worker.Options) {
+	t.Helper()
 	var queues []string
 	for _, kind := range []routing.QueueKind{routing.Tenant, routing.Jobs} {
 		q, err := router.Table().PollQueues(kind)
 		require.NoError(t, err)
 		queues = append(queues, q...)
 	}
-	g, err := workers.New(dial(t, router), queues, opts, saasapp.Register)
+	g, err := workers.New(c, queues, opts, saasapp.Register)
 	require.NoError(t, err)
 	require.NoError(t, g.Start())
 	t.Cleanup(g.Stop)

@@ -59,6 +59,20 @@ func (r *routingFlags) table() (*routing.Table, error) {
 	return routing.NewTable(r.config())
 }
 
+// layout validates the flags and returns the routing table and the kinds
+// asked about; what is wrong with them is a usage error.
+func (r *routingFlags) layout() (*routing.Table, []routing.QueueKind, error) {
+	table, err := r.table()
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	kinds, err := r.kindList()
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	return table, kinds, nil
+}
+
 func (r *routingFlags) config() routing.Config {
 	return routing.Config{Prefix: r.prefix, Shards: r.shards, Overflow: r.overflow, Pins: r.pins.m}
 }

@@ -183,6 +183,14 @@ func printFlags(fs *flag.FlagSet) {
 	})
 }
 
+// noArguments is the usage error of a command that takes only flags.
+func noArguments(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	return nil
+}
+
 // parse parses args, flags and arguments in any order. --help prints the usage to stdout and returns
 // flag.ErrHelp (exit status 0); any other problem is a usage error, which
 // the flag package has printed with the usage to stderr.

@@ -48,16 +48,12 @@ func runQueues(_ context.Context, c *command, s streams, args []string) error {
 	if err := parse(fs, s, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	if err := noArguments(fs); err != nil {
+		return err
 	}
-	table, err := rf.table()
+	table, kinds, err := rf.layout()
 	if err != nil {
-		return usageError(err)
-	}
-	kinds, err := rf.kindList()
-	if err != nil {
-		return usageError(err)
+		return err
 	}
 	queues, err := ops.Queues(table, kinds)
 	if err != nil {

@@ -47,13 +47,9 @@ func runRoute(_ context.Context, c *command, s streams, args []string) error {
 	if err := parse(fs, s, args); err != nil {
 		return err
 	}
-	table, err := rf.table()
+	table, kinds, err := rf.layout()
 	if err != nil {
-		return usageError(err)
-	}
-	kinds, err := rf.kindList()
-	if err != nil {
-		return usageError(err)
+		return err
 	}
 	tenants := fs.Args()
 	if len(tenants) == 0 {

@@ -69,16 +69,12 @@ func runStatus(ctx context.Context, c *command, s streams, args []string) error 
 	if err := parse(fs, s, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	if err := noArguments(fs); err != nil {
+		return err
 	}
-	table, err := rf.table()
+	table, kinds, err := rf.layout()
 	if err != nil {
-		return usageError(err)
-	}
-	kinds, err := rf.kindList()
-	if err != nil {
-		return usageError(err)
+		return err
 	}
 	if len(legacy.list) == 0 {
 		legacy.list = []string{"main-queue"}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"text/tabwriter"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/tqrouter/tqrouter/internal/ops"
 	"github.com/tqrouter/tqrouter/routing"
 )
@@ -78,6 +80,25 @@ func (w *weightsFlags) register(c *command, s streams) *flag.FlagSet {
 }
 
 // changeLine is one changed queue type in the output of weights apply.
+// readCurrent dials the server and reads the overrides now on the plan's
+// queues; the caller closes the client.
+func (w *weightsFlags) readCurrent(ctx context.Context, plan []ops.QueueWeights) (client.Client, []ops.QueueConfig, error) {
+	tc, err := w.sf.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	queues := make([]string, len(plan))
+	for i, qw := range plan {
+		queues[i] = qw.Queue
+	}
+	current, err := ops.ReadOverrides(ctx, tc.WorkflowService(), w.sf.namespace, queues)
+	if err != nil {
+		tc.Close()
+		return nil, nil, err
+	}
+	return tc, current, nil
+}
+
 type changeLine struct {
 	Queue   string             `json:"queue"`
 	Type    string             `json:"type"`
@@ -114,13 +135,9 @@ func runWeightsApply(ctx context.Context, c *command, s streams, args []string) 
 	if err != nil {
 		return usageError(err)
 	}
-	table, err := w.rf.table()
+	table, kinds, err := w.rf.layout()
 	if err != nil {
-		return usageError(err)
-	}
-	kinds, err := w.rf.kindList()
-	if err != nil {
-		return usageError(err)
+		return err
 	}
 	plan, err := ops.PlanWeights(table, kinds, weights, limit)
 	if err != nil {
@@ -128,26 +145,18 @@ func runWeightsApply(ctx context.Context, c *command, s streams, args []string) 
 	}
 	ctx, cancel := withTimeout(ctx, w.sf.timeout)
 	defer cancel()
-	tc, err := w.sf.dial(ctx)
+	tc, current, err := w.readCurrent(ctx, plan)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	queues := make([]string, len(plan))
-	for i, qw := range plan {
-		queues[i] = qw.Queue
-	}
-	current, err := ops.ReadOverrides(ctx, tc.WorkflowService(), w.sf.namespace, queues)
-	if err != nil {
-		return err
-	}
 	changes := ops.Diff(plan, current, rate)
 	if !dryRun {
 		if err := ops.ApplyWeights(ctx, tc.WorkflowService(), w.sf.namespace, changes, limit); err != nil {
 			return err
 		}
 	}
-	return printChanges(s.stdout, w.out.json, changes, len(weights), len(queues), dryRun)
+	return printChanges(s.stdout, w.out.json, changes, len(weights), len(plan), dryRun)
 }
 
 func parseKeyRate(arg string) (ops.KeyRate, error) {
@@ -226,16 +235,12 @@ func runWeightsShow(ctx context.Context, c *command, s streams, args []string) e
 	if err := parse(fs, s, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	if err := noArguments(fs); err != nil {
+		return err
 	}
-	table, err := w.rf.table()
+	table, kinds, err := w.rf.layout()
 	if err != nil {
-		return usageError(err)
-	}
-	kinds, err := w.rf.kindList()
-	if err != nil {
-		return usageError(err)
+		return err
 	}
 	plan, err := ops.PlanWeights(table, kinds, nil, 1)
 	if err != nil {
@@ -243,19 +248,11 @@ func runWeightsShow(ctx context.Context, c *command, s streams, args []string) e
 	}
 	ctx, cancel := withTimeout(ctx, w.sf.timeout)
 	defer cancel()
-	tc, err := w.sf.dial(ctx)
+	tc, current, err := w.readCurrent(ctx, plan)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	queues := make([]string, len(plan))
-	for i, qw := range plan {
-		queues[i] = qw.Queue
-	}
-	current, err := ops.ReadOverrides(ctx, tc.WorkflowService(), w.sf.namespace, queues)
-	if err != nil {
-		return err
-	}
 	type showQueue struct {
 		Queue     string             `json:"queue"`
 		Type      string             `json:"type"`
@@ -282,6 +279,6 @@ func runWeightsShow(ctx context.Context, c *command, s streams, args []string) e
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(s.stdout, "%d overrides on %d queues\n", n, len(queues))
+	fmt.Fprintf(s.stdout, "%d overrides on %d queues\n", n, len(plan))
 	return nil
 }
