@@ -117,13 +117,13 @@ func runDoctor(ctx context.Context, c *command, s streams, args []string) error 
 func printDoctor(s streams, namespace string, rep ops.Report) {
 	fmt.Fprintf(s.stdout, "server %s, namespace %s, %d queues\n\n", rep.ServerVersion, namespace, len(rep.Queues)/2)
 	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "QUEUE\tTYPE\tPOLLERS\tBACKLOG\tAGE\tOVERRIDES\tKEY RATE")
+	fmt.Fprintln(tw, "QUEUE\tTYPE\tPARTITIONS\tPOLLERS\tBACKLOG\tAGE\tOVERRIDES\tKEY RATE")
 	for _, q := range rep.Queues {
 		rate := "-"
 		if q.KeyRate != nil {
 			rate = fmt.Sprintf("%g/s", *q.KeyRate)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%v\t%d\t%s\n", q.Name, q.Type, q.Pollers, q.Backlog, q.BacklogAge.Round(time.Second), q.Overrides, rate)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%v\t%d\t%s\n", q.Name, q.Type, q.WritePartitions, q.Pollers, q.Backlog, q.BacklogAge.Round(time.Second), q.Overrides, rate)
 	}
 	tw.Flush()
 	fmt.Fprintln(s.stdout)
