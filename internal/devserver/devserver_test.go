@@ -150,12 +150,12 @@ func TestServerArgs(t *testing.T) {
 	for _, want := range []string{
 		"--pid-file /tmp/pid",
 		"--dynamic-config-value matching.numTaskqueueReadPartitions=4",
-		"--dynamic-config-value matching.numTaskqueueWritePartitions=1",
 		"--dynamic-config-file /etc/dc.yaml",
 		"--namespace second",
 	} {
 		require.Contains(t, joined, want)
 	}
+	require.NotContains(t, joined, "numTaskqueueWritePartitions", "the server's default partitions, unless asked")
 }
 
 // TestStartWithUI checks that Options.UI gives a Web UI on the server's
