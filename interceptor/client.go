@@ -3,6 +3,7 @@ package interceptor
 import (
 	"context"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 
@@ -38,9 +39,7 @@ func (r *Router) withTenantHeader(ctx context.Context, out outcome) error {
 		return nil
 	}
 	header := sdkinterceptor.Header(ctx)
-	if out.trace != nil {
-		injectTrace(out.trace, header)
-	}
+	injectTrace(trace.ContextWithSpanContext(ctx, out.span), header)
 	return r.setTenantHeader(header, out.tenant)
 }
 

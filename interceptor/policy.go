@@ -47,9 +47,9 @@ type outcome struct {
 	priority  temporal.Priority
 	memo      map[string]any
 	tenant    string
-	// trace is the context of the routing decision's span, when it is
-	// recorded: the router's worker side joins its trace.
-	trace context.Context
+	// span is the routing decision's span, when it is recorded: the
+	// router's worker side joins its trace.
+	span trace.SpanContext
 }
 
 // rerouted reports whether the start goes to another queue than it named.
@@ -108,7 +108,7 @@ func (r *Router) route(ctx context.Context, s start) (outcome, error) {
 		return outcome{decision: Shadow}, nil
 	}
 	if span.IsRecording() {
-		v.out.trace = ctx
+		v.out.span = span.SpanContext()
 	}
 	return v.out, err
 }
@@ -189,7 +189,7 @@ func (r *Router) decide(ctx context.Context, s start, kind routing.QueueKind, re
 	switch {
 	case v.route.Role == routing.PinnedQueue:
 		v.reason = reasonPinned
-	case r.hot != nil && !s.inWorkflow && !s.untraced:
+	case r.hot != nil && !s.inWorkflow:
 		var hot bool
 		hot, v.change, v.swept = r.hot.observe(kind, v.route.Shard, v.tenant)
 		if hot {
