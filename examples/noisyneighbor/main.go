@@ -5,9 +5,11 @@
 // UserOnboardingWorkflow; TokenCleanupWorkflow runs as the system job. Every
 // call site names main-queue. The scenario runs twice with the same worker
 // budget: without the router, everything waits behind the flood; with it,
-// starts go to per-tenant shard queues with fairness keys.
+// starts go to per-tenant shard queues with fairness keys, the flooding
+// tenant's new starts go to an overflow queue once it is hot, and the
+// workers share one budget of activities.
 //
-//	go run ./examples/noisyneighbor [--seed N] [--json results.json] [--keep]
+//	go run ./examples/noisyneighbor [--seed N] [--routed-partitions 1] [--json results.json] [--keep]
 //
 // The tenant IDs are drawn from --seed, so some quiet tenants share the
 // noisy tenant's shard by chance; they are reported as their own class,
@@ -16,7 +18,10 @@
 // It starts the embedded Temporal dev server (built on first use) with
 // Temporal's default of 4 partitions per task queue and fairness on, or uses
 // --address / $TEMPORAL_ADDRESS; an existing server needs
-// matching.enableFairness=true for the fairness part of the comparison.
+// matching.enableFairness=true for the fairness part of the comparison, and
+// one partition per routed queue (--routed-partitions 1 sets that on the
+// embedded server; tqrouter queues --dynamic-config prints it for yours) for
+// fairness to order tenants within a queue.
 package main
 
 import (
