@@ -3,7 +3,6 @@ package interceptor
 import (
 	"context"
 
-	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 
@@ -39,7 +38,7 @@ func (r *Router) withTenantHeader(ctx context.Context, out outcome) error {
 		return nil
 	}
 	header := sdkinterceptor.Header(ctx)
-	injectTrace(trace.ContextWithSpanContext(ctx, out.span), header)
+	injectTrace(out.span, header)
 	return r.setTenantHeader(header, out.tenant)
 }
 

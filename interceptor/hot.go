@@ -112,9 +112,9 @@ type detector struct {
 	cfg HotTenants
 	now func() time.Time
 
-	mu        sync.Mutex // protects the fields below
-	tenants   map[hotKey]*count
-	shards    map[shardKey]*count
+	mu        sync.Mutex       // protects the fields below
+	tenants   map[hotKey]count // by value: a new tenant costs no allocation of its own
+	shards    map[shardKey]count
 	hot       int       // tenants hot now
 	lastSweep time.Time // when cooled and idle tenants were last swept
 }
@@ -136,7 +136,7 @@ type count struct {
 	hot bool
 }
 
-// at returns the count's value at now.
+// valueAt returns the count's value at now.
 func (c *count) valueAt(now time.Time, window time.Duration) float64 {
 	if dt := now.Sub(c.at); dt > 0 {
 		return c.v * math.Exp(-float64(dt)/float64(window))
@@ -144,9 +144,11 @@ func (c *count) valueAt(now time.Time, window time.Duration) float64 {
 	return c.v
 }
 
-func (c *count) add(now time.Time, window time.Duration) float64 {
-	c.v, c.at = c.valueAt(now, window)+1, now
-	return c.v
+// add counts one start at now and returns the count before and after it.
+func (c *count) add(now time.Time, window time.Duration) (before, after float64) {
+	before = c.valueAt(now, window)
+	c.v, c.at = before+1, now
+	return before, c.v
 }
 
 // change is a tenant's change of state at one start.
@@ -168,7 +170,7 @@ func newDetector(cfg HotTenants, now func() time.Time) *detector {
 	if now == nil {
 		now = time.Now
 	}
-	return &detector{cfg: cfg.withDefaults(), now: now, tenants: map[hotKey]*count{}, shards: map[shardKey]*count{}}
+	return &detector{cfg: cfg.withDefaults(), now: now, tenants: map[hotKey]count{}, shards: map[shardKey]count{}}
 }
 
 // observe counts one start of tenant, whose home is shard of kind, and says
@@ -180,37 +182,29 @@ func (d *detector) observe(kind routing.QueueKind, shard int, tenant string) (ho
 	defer d.mu.Unlock()
 	sk := shardKey{kind, shard}
 	sc := d.shards[sk]
-	if sc == nil {
-		sc = &count{}
-		d.shards[sk] = sc
-	}
-	shardBefore := sc.valueAt(now, d.cfg.Window)
-	shardCount := sc.add(now, d.cfg.Window)
+	shardBefore, shardCount := sc.add(now, d.cfg.Window)
+	d.shards[sk] = sc
 	tk := hotKey{kind, tenant}
 	if now.Sub(d.lastSweep) >= d.cfg.Window/10 {
 		swept = d.sweep(now, tk) // first, to make room; this tenant is judged below
 	}
-	tc := d.tenants[tk]
-	if tc == nil && len(d.tenants) < d.cfg.MaxTenants {
-		tc = &count{}
-		d.tenants[tk] = tc
+	tc, tracked := d.tenants[tk]
+	if !tracked && len(d.tenants) >= d.cfg.MaxTenants {
+		return false, unchanged, swept
 	}
-	if tc != nil {
-		// A tenant enters on its count with this start, and leaves on
-		// its count before it, as the sweep judges an idle tenant.
-		before := tc.valueAt(now, d.cfg.Window)
-		v := tc.add(now, d.cfg.Window)
-		switch {
-		case !tc.hot && v >= d.cfg.Enter && v >= d.cfg.Share*shardCount:
-			tc.hot, ch = true, becameHot
-			d.hot++
-		case tc.hot && (before < d.cfg.Exit || before < d.cfg.Share/2*shardBefore):
-			tc.hot, ch = false, cooledDown
-			d.hot--
-		}
-		hot = tc.hot
+	// A tenant enters on its count with this start, and leaves on its
+	// count before it, as the sweep judges an idle tenant.
+	before, v := tc.add(now, d.cfg.Window)
+	switch {
+	case !tc.hot && v >= d.cfg.Enter && v >= d.cfg.Share*shardCount:
+		tc.hot, ch = true, becameHot
+		d.hot++
+	case tc.hot && (before < d.cfg.Exit || before < d.cfg.Share/2*shardBefore):
+		tc.hot, ch = false, cooledDown
+		d.hot--
 	}
-	return hot, ch, swept
+	d.tenants[tk] = tc
+	return tc.hot, ch, swept
 }
 
 // sweep cools down hot tenants whose count fell below Exit and forgets
@@ -226,6 +220,7 @@ func (d *detector) sweep(now time.Time, skip hotKey) []cooled {
 		v := c.valueAt(now, d.cfg.Window)
 		if c.hot && v < d.cfg.Exit {
 			c.hot = false
+			d.tenants[k] = c
 			d.hot--
 			out = append(out, cooled{k.kind, k.tenant})
 		}

@@ -11,7 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.temporal.io/sdk/client"
+	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 
 	"github.com/tqrouter/tqrouter/internal/vectors"
@@ -274,4 +276,34 @@ func shardMate(t *testing.T, tenant string, shards int) string {
 	}
 	t.Fatal("no shard-mate found")
 	return ""
+}
+
+// TestRoutedStartAllocations pins the per-start cost of the router with
+// hot-tenant counting and metrics on: the copies of the caller's options
+// and of the interceptor input, and the no-op tracer's context; counting a
+// tenant already counted, the overflow decision and the metric add
+// nothing. (A tenant's first start in a window may grow the count map.)
+func TestRoutedStartAllocations(t *testing.T) {
+	h := newHarness(t, routing.Config{Prefix: "saas", Shards: shards}, WithHotTenants(HotTenants{}),
+		WithTracerProvider(noop.NewTracerProvider()), WithLogger(&logRecorder{}))
+	quiet := make([]context.Context, 201) // two starts each: never hot
+	for i := range quiet {
+		quiet[i] = WithTenant(context.Background(), fmt.Sprintf("quiet-%d", i))
+		_, _ = h.execute(quiet[i], "UserOnboardingWorkflow", client.StartWorkflowOptions{TaskQueue: "main-queue"})
+	}
+	noisy := WithTenant(context.Background(), "noisy") // hot after its 5th start
+	for name, ctxOf := range map[string]func(int) context.Context{
+		"shard":    func(i int) context.Context { return quiet[i] },
+		"overflow": func(int) context.Context { return noisy },
+	} {
+		// The router never writes the caller's input, so one serves all.
+		in := &sdkinterceptor.ClientExecuteWorkflowInput{Options: &client.StartWorkflowOptions{TaskQueue: "main-queue"}, WorkflowType: "UserOnboardingWorkflow"}
+		i := 0
+		allocs := testing.AllocsPerRun(200, func() {
+			_, _ = h.out.ExecuteWorkflow(ctxOf(i), in)
+			i++
+		})
+		assert.LessOrEqual(t, allocs, 3.0, name)
+	}
+	assert.Equal(t, 1, h.router.HotTenants(), "only the noisy tenant is hot")
 }

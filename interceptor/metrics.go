@@ -30,7 +30,7 @@ type instruments struct {
 	decisions  metric.Int64Counter
 	isolations metric.Int64Counter
 	meter      metric.Meter
-	sets       sync.Map // decisionKey → metric.MeasurementOption
+	sets       sync.Map // decisionKey → []metric.AddOption holding its attribute set
 }
 
 type decisionKey struct {
@@ -85,9 +85,9 @@ func (m *instruments) decision(ctx context.Context, path string, d Decision, kin
 		if k.errType != "" {
 			attrs = append(attrs, AttrErrorType.String(k.errType))
 		}
-		opt, _ = m.sets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(attrs...)))
+		opt, _ = m.sets.LoadOrStore(k, []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrs...))})
 	}
-	m.decisions.Add(ctx, 1, opt.(metric.AddOption))
+	m.decisions.Add(ctx, 1, opt.([]metric.AddOption)...)
 }
 
 // isolation counts a tenant that became hot.

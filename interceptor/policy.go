@@ -192,13 +192,9 @@ func (r *Router) decide(ctx context.Context, s start, kind routing.QueueKind, re
 	case r.hot != nil && !s.inWorkflow:
 		var hot bool
 		hot, v.change, v.swept = r.hot.observe(kind, v.route.Shard, v.tenant)
-		if hot {
-			if v.route, err = r.table.HotRoute(kind, v.tenant, weight); err != nil {
-				return v, err
-			}
-			if v.route.Role == routing.OverflowQueue {
-				decision, v.reason = Overflow, reasonHotTenant
-			}
+		if hot && v.route.Overflow != "" {
+			v.route = v.route.Hot()
+			decision, v.reason = Overflow, reasonHotTenant
 		}
 	}
 	v.out = outcome{

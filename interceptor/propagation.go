@@ -41,14 +41,14 @@ func parentContext(header map[string]*commonpb.Payload) context.Context {
 	return context.Background()
 }
 
-// injectTrace writes the span context of ctx, if it has a valid one, into
-// header under traceHeader.
-func injectTrace(ctx context.Context, header map[string]*commonpb.Payload) {
-	if header == nil || !trace.SpanContextFromContext(ctx).IsValid() {
+// injectTrace writes sc, if it is valid (a recorded span), into header
+// under traceHeader; it costs nothing when tracing is off.
+func injectTrace(sc trace.SpanContext, header map[string]*commonpb.Payload) {
+	if header == nil || !sc.IsValid() {
 		return
 	}
 	carrier := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(ctx, carrier)
+	propagation.TraceContext{}.Inject(trace.ContextWithSpanContext(context.Background(), sc), carrier)
 	if p, err := converter.GetDefaultDataConverter().ToPayload(map[string]string(carrier)); err == nil {
 		header[traceHeader] = p
 	}
@@ -57,5 +57,5 @@ func injectTrace(ctx context.Context, header map[string]*commonpb.Payload) {
 // injectParent is injectTrace for a start made by workflow code: its
 // children and continue-as-new join the workflow's trace.
 func injectParent(parent context.Context, header map[string]*commonpb.Payload) {
-	injectTrace(parent, header)
+	injectTrace(trace.SpanContextFromContext(parent), header)
 }

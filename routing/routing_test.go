@@ -234,11 +234,12 @@ func TestTable(t *testing.T) {
 	route, err := table.TenantRoute(Tenant, "acme", 3)
 	require.NoError(t, err)
 	shard := StableShard("acme", 4)
-	assert.Equal(t, Route{Kind: Tenant, Role: ShardQueue, Shard: shard, TaskQueue: TaskQueueName("saas", Tenant, shard), FairnessKey: "acme", FairnessWeight: 3}, route)
+	assert.Equal(t, Route{Kind: Tenant, Role: ShardQueue, Shard: shard, TaskQueue: TaskQueueName("saas", Tenant, shard), Overflow: "saas.tenant.overflow-00", FairnessKey: "acme", FairnessWeight: 3}, route)
 
 	hot, err := table.HotRoute(Tenant, "acme", 3)
 	require.NoError(t, err)
-	assert.Equal(t, Route{Kind: Tenant, Role: OverflowQueue, Shard: shard, TaskQueue: "saas.tenant.overflow-00", FairnessKey: "acme", FairnessWeight: 3}, hot)
+	assert.Equal(t, Route{Kind: Tenant, Role: OverflowQueue, Shard: shard, TaskQueue: "saas.tenant.overflow-00", Overflow: "saas.tenant.overflow-00", FairnessKey: "acme", FairnessWeight: 3}, hot)
+	assert.Equal(t, hot, route.Hot(), "HotRoute is the route's Hot")
 
 	_, err = table.TenantRoute(Tenant, " acme", 0)
 	assert.ErrorIs(t, err, ErrInvalidTenant)

@@ -19,6 +19,12 @@ type Route struct {
 	Shard int
 	// TaskQueue is the queue the start goes to.
 	TaskQueue string
+	// Overflow is the overflow queue the tenant's starts of this kind go
+	// to while it is hot (see [Table.HotRoute]): computed with the route
+	// from the same hash, so that a hot tenant's start costs no second one.
+	// Empty for a pinned tenant, a kind that is not tenant-scoped, or
+	// [NoOverflow].
+	Overflow string
 	// FairnessKey is the tenant's fairness key (see [FairnessKey]); empty
 	// for a kind that is not tenant-scoped.
 	FairnessKey string
@@ -179,19 +185,6 @@ func (t *Table) TenantQueues(kind QueueKind, tenant string) ([]string, error) {
 // nothing, except the derived fairness key of a tenant ID longer than
 // [MaxFairnessKeyLen] bytes.
 func (t *Table) TenantRoute(kind QueueKind, tenant string, weight float32) (Route, error) {
-	return t.route(kind, tenant, weight, false)
-}
-
-// HotRoute is [Table.TenantRoute] for a tenant whose starts flood: its start
-// goes to the kind's overflow queue picked by the tenant's hash (see the
-// package documentation), so that its shard-mates are not queued behind it.
-// A pinned tenant keeps its own queue, and with [NoOverflow] the tenant
-// stays on its shard.
-func (t *Table) HotRoute(kind QueueKind, tenant string, weight float32) (Route, error) {
-	return t.route(kind, tenant, weight, true)
-}
-
-func (t *Table) route(kind QueueKind, tenant string, weight float32, hot bool) (Route, error) {
 	if !kind.TenantScoped() {
 		return t.JobRoute(kind)
 	}
@@ -213,15 +206,34 @@ func (t *Table) route(kind QueueKind, tenant string, weight float32, hot bool) (
 	if len(tenant) > MaxFairnessKeyLen {
 		r.FairnessKey = derivedFairnessKey(&sum)
 	}
-	switch label, pinned := t.cfg.Pins[tenant]; {
-	case pinned:
+	if label, pinned := t.cfg.Pins[tenant]; pinned {
 		r.Role, r.TaskQueue = PinnedQueue, q.pinned[label]
-	case hot && len(q.overflow) > 0:
-		r.Role, r.TaskQueue = OverflowQueue, q.overflow[pick(&sum, 4, len(q.overflow))]
-	default:
-		r.TaskQueue = q.shards[r.Shard]
+		return r, nil
+	}
+	r.TaskQueue = q.shards[r.Shard]
+	if len(q.overflow) > 0 {
+		r.Overflow = q.overflow[pick(&sum, 4, len(q.overflow))]
 	}
 	return r, nil
+}
+
+// HotRoute is [Table.TenantRoute] for a tenant whose starts flood: its start
+// goes to the kind's overflow queue picked by the tenant's hash (see the
+// package documentation), so that its shard-mates are not queued behind it.
+// A pinned tenant keeps its own queue, and with [NoOverflow] the tenant
+// stays on its shard.
+func (t *Table) HotRoute(kind QueueKind, tenant string, weight float32) (Route, error) {
+	r, err := t.TenantRoute(kind, tenant, weight)
+	return r.Hot(), err
+}
+
+// Hot returns r as it is for a tenant whose starts flood: on its overflow
+// queue, when it has one; unchanged otherwise.
+func (r Route) Hot() Route {
+	if r.Overflow != "" {
+		r.Role, r.TaskQueue = OverflowQueue, r.Overflow
+	}
+	return r
 }
 
 // JobRoute returns the route of a start of a kind that is not tenant-scoped:
