@@ -16,6 +16,15 @@ import (
 // limit (see [WithIdlePollAfter]).
 const DefaultIdlePollAfter = 200 * time.Millisecond
 
+// DefaultWorkflowTaskLimit is a budget's limit of workflow tasks at once
+// unless [WithWorkflowTaskLimit] sets one: the SDK's own default for one
+// worker (MaxConcurrentWorkflowTaskExecutionSize), here for all the queues
+// together. A workflow task holds its slot for milliseconds; a limit as
+// small as a typical activity budget made the demo's workflow tasks queue
+// behind each other (one waited about 10 s and doubled the noisy tenant's
+// makespan).
+const DefaultWorkflowTaskLimit = 1000
+
 // defaultNexusSlots is the SDK's default for MaxConcurrentNexusTaskExecutionSize
 // (sdk-go v1.51 internal_worker.go): Nexus tasks are not budgeted, and a
 // Tuner must still supply them.
@@ -29,7 +38,7 @@ const defaultNexusSlots = 1000
 // It keeps two counts with the same rule. Activities (activity tasks,
 // local activities and session activities) count against the limit given
 // to [NewBudget]; workflow tasks count against a limit of their own
-// ([WithWorkflowTaskLimit], by default the same number), so that long
+// ([WithWorkflowTaskLimit], by default [DefaultWorkflowTaskLimit]), so that long
 // activities never hold back the workflow tasks that complete workflows and
 // schedule more activities. Nexus tasks are not budgeted.
 //
@@ -64,7 +73,7 @@ type Budget struct {
 // NewBudget returns a budget of limit activities at once. limit must be
 // positive.
 func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
-	o := defaultBudgetOptions(limit)
+	o := defaultBudgetOptions()
 	for _, opt := range opts {
 		opt(&o)
 	}

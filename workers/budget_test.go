@@ -27,7 +27,7 @@ func TestNewBudgetValidates(t *testing.T) {
 	b, err := NewBudget(3, WithMeterProvider(nil))
 	require.NoError(t, err)
 	require.Equal(t, 3, b.Limit())
-	require.Equal(t, 3, b.workflows.limit, "workflow tasks default to the same limit")
+	require.Equal(t, DefaultWorkflowTaskLimit, b.workflows.limit, "workflow tasks default to the SDK's limit of one worker")
 }
 
 // TestBudgetGauges reads the budget's gauges through the OpenTelemetry SDK.

@@ -39,7 +39,7 @@ type budgetOptions struct {
 }
 
 // WithWorkflowTaskLimit sets how many workflow tasks may run at once; by
-// default as many as the budget's activities.
+// default [DefaultWorkflowTaskLimit].
 func WithWorkflowTaskLimit(n int) BudgetOption {
 	return func(o *budgetOptions) { o.workflowLimit = n }
 }
@@ -74,9 +74,9 @@ func WithMeterProvider(mp metric.MeterProvider) BudgetOption {
 	}
 }
 
-func defaultBudgetOptions(limit int) budgetOptions {
+func defaultBudgetOptions() budgetOptions {
 	return budgetOptions{
-		workflowLimit: limit,
+		workflowLimit: DefaultWorkflowTaskLimit,
 		idleAfter:     DefaultIdlePollAfter,
 		meterProvider: otel.GetMeterProvider(),
 		clock:         realClock{},

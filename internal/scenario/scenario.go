@@ -438,9 +438,9 @@ const floodInFlight = 64
 // noisy tenant's queues may use every slot the quiet ones leave idle, as
 // the baseline's single worker may.
 func routedWorkers(c client.Client, queues []string, slots int, register func(worker.Registry)) (*workers.Group, int, error) {
-	// Workflow tasks get the limit the baseline's one worker has (the SDK's
-	// default, 1000): the budget compared is activities.
-	budget, err := workers.NewBudget(slots, workers.WithWorkflowTaskLimit(1000))
+	// Workflow tasks keep the budget's default, the limit the baseline's
+	// one worker has: the budget compared is activities.
+	budget, err := workers.NewBudget(slots)
 	if err != nil {
 		return nil, 0, err
 	}

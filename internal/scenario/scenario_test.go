@@ -145,10 +145,16 @@ func TestRun(t *testing.T) {
 		require.Equal(t, (cfg.QuietTenants-mates)*cfg.QuietStarts, r.Quiet.Count)
 		require.Equal(t, cfg.JobStarts, r.Jobs.Count)
 		require.Positive(t, r.Noisy.Makespan)
-		require.LessOrEqual(t, r.Run.Budget, cfg.Slots, "the budget is the same or, split over queues, rounded down")
-		require.GreaterOrEqual(t, r.Run.Budget, r.Run.Queues, "every queue has a slot")
+		require.Equal(t, cfg.Slots, r.Run.Budget, "the same budget in both runs")
 		require.Positive(t, r.Run.PeakRunning)
-		require.LessOrEqual(t, r.Run.PeakRunning, r.Run.Budget)
+		// A shared budget may run past its limit by at most one task per
+		// activity poller of each queue (2 by default), as workers.Budget
+		// documents; one worker with fixed slots never does.
+		bound := r.Run.Budget
+		if routed {
+			bound += 2 * r.Run.Queues
+		}
+		require.LessOrEqual(t, r.Run.PeakRunning, bound)
 		require.Equal(t, cast.Noisy, r.Run.NoisyTenant)
 		require.Equal(t, cast.ShardMates(cfg.Shards), r.Run.ShardMateTenants)
 		results = append(results, r)
