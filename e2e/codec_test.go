@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/proto"
@@ -89,19 +88,6 @@ func (c *aesCodec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, er
 // longTenant is an 88-byte tenant ID: longer than a fairness key may be, so
 // the router cannot carry it as one.
 var longTenant = "org-" + strings.Repeat("7f3a9c2e", 10) + "-euw"
-
-// dialWith returns a client of the test server with a data converter and
-// interceptors.
-func dialWith(t *testing.T, dc converter.DataConverter, interceptors ...sdkinterceptor.ClientInterceptor) client.Client {
-	t.Helper()
-	opts := server.ClientOptions()
-	opts.DataConverter = dc
-	opts.Interceptors = interceptors
-	c, err := client.Dial(opts)
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return c
-}
 
 // TestEncryptedTenantTravelsToChild: with an encrypting codec and an 88-byte
 // tenant, whose memo the server stores encrypted, a parent started on

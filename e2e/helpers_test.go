@@ -10,6 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
@@ -23,7 +24,14 @@ import (
 // dial returns a client of the test server with the given interceptors.
 func dial(t testing.TB, interceptors ...sdkinterceptor.ClientInterceptor) client.Client {
 	t.Helper()
+	return dialWith(t, nil, interceptors...)
+}
+
+// dialWith is dial with a data converter (nil: the SDK's default).
+func dialWith(t testing.TB, dc converter.DataConverter, interceptors ...sdkinterceptor.ClientInterceptor) client.Client {
+	t.Helper()
 	opts := server.ClientOptions()
+	opts.DataConverter = dc
 	opts.Interceptors = interceptors
 	c, err := client.Dial(opts)
 	require.NoError(t, err)

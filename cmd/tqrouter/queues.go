@@ -81,29 +81,12 @@ func registerNamespace(fs *flag.FlagSet, ns *string) {
 	fs.StringVar(ns, "namespace", def, "Temporal namespace (env "+namespaceEnv+")")
 }
 
-// dynamicConfigKeys are the settings --dynamic-config writes, with the value
-// each routed queue needs.
-var dynamicConfigKeys = []struct {
-	key   string
-	value string
-}{
-	{"matching.numTaskqueueReadPartitions", "1"},
-	{"matching.numTaskqueueWritePartitions", "1"},
-	{"matching.enableFairness", "true"},
-}
-
-// writeDynamicConfig writes the server dynamic config (the YAML of the
-// server's file-based dynamic config) that the routed queues need, one
-// entry per queue constrained by namespace and task queue name.
+// writeDynamicConfig writes the dynamic config the routed queues need
+// (ops.WriteDynamicConfig, one partition each) under a comment saying what
+// it is for.
 func writeDynamicConfig(w io.Writer, rf routingFlags, namespace string, queues []ops.Queue) error {
 	fmt.Fprintf(w, "# tqrouter queues --prefix %s --shards %d, namespace %q: %d routed queues.\n", rf.prefix, rf.shards, namespace, len(queues))
 	fmt.Fprintln(w, "# One partition per queue, because fairness orders tasks only within a partition;")
 	fmt.Fprintln(w, "# fairness, because the router's fairness keys and weights are ignored without it.")
-	for _, k := range dynamicConfigKeys {
-		fmt.Fprintf(w, "%s:\n", k.key)
-		for _, q := range queues {
-			fmt.Fprintf(w, "  - value: %s\n    constraints:\n      namespace: %q\n      taskQueueName: %q\n", k.value, namespace, q.Name)
-		}
-	}
-	return nil
+	return ops.WriteDynamicConfig(w, namespace, queues, 1)
 }

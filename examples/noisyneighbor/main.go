@@ -40,6 +40,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/tqrouter/tqrouter/internal/devserver"
+	"github.com/tqrouter/tqrouter/internal/ops"
 	"github.com/tqrouter/tqrouter/internal/scenario"
 	"github.com/tqrouter/tqrouter/routing"
 )
@@ -205,32 +206,22 @@ func sdkLogger(verbose bool) sdklog.Logger {
 
 // partitionsFile writes a dynamic config file that gives every queue the
 // routed run can use (shard, overflow and jobs queues of prefix) n task
-// queue partitions, and returns its path.
+// queue partitions, as tqrouter queues --dynamic-config does for an
+// operator, and returns its path.
 func partitionsFile(prefix string, shards, n int) (string, error) {
 	table, err := routing.NewTable(routing.Config{Prefix: prefix, Shards: shards})
 	if err != nil {
 		return "", err
 	}
-	var queues []string
-	for _, kind := range []routing.QueueKind{routing.Tenant, routing.Jobs} {
-		q, err := table.PollQueues(kind)
-		if err != nil {
-			return "", err
-		}
-		queues = append(queues, q...)
-	}
-	var b strings.Builder
-	for _, key := range []string{"matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"} {
-		fmt.Fprintf(&b, "%s:\n", key)
-		for _, q := range queues {
-			fmt.Fprintf(&b, "  - value: %d\n    constraints: {taskQueueName: %q}\n", n, q)
-		}
+	queues, err := ops.Queues(table, []routing.QueueKind{routing.Tenant, routing.Jobs})
+	if err != nil {
+		return "", err
 	}
 	f, err := os.CreateTemp("", "noisyneighbor-*.yaml")
 	if err != nil {
 		return "", err
 	}
-	if _, err := f.WriteString(b.String()); err != nil {
+	if err := ops.WriteDynamicConfig(f, "", queues, n); err != nil {
 		f.Close()
 		return "", err
 	}
