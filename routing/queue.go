@@ -131,6 +131,27 @@ func ParseTaskQueue(prefix, name string) (Destination, bool) {
 	return d, true
 }
 
+// SplitTaskQueue reads a routed queue's name without knowing its prefix,
+// for a process that sees only queue names, as a worker budget does: the
+// last two segments are the kind and the shard, overflow or pinned
+// segment, and what comes before them is the prefix. It accepts exactly
+// the names [ParseTaskQueue] accepts for that prefix.
+func SplitTaskQueue(name string) (prefix string, d Destination, ok bool) {
+	last := strings.LastIndexByte(name, '.')
+	if last < 0 {
+		return "", Destination{}, false
+	}
+	kindDot := strings.LastIndexByte(name[:last], '.')
+	if kindDot < 0 {
+		return "", Destination{}, false
+	}
+	prefix = name[:kindDot]
+	if d, ok = ParseTaskQueue(prefix, name); !ok {
+		return "", Destination{}, false
+	}
+	return prefix, d, true
+}
+
 // parseIndex reads a canonical queue number: 2 to 4 digits, zero-padded to
 // two and no further, below MaxShards.
 func parseIndex(digits string) (int, bool) {

@@ -114,6 +114,21 @@ func TestParseTaskQueue(t *testing.T) {
 		got, ok := ParseTaskQueue(tt.prefix, tt.name)
 		assert.Equal(t, tt.ok, ok, "ParseTaskQueue(%q, %q)", tt.prefix, tt.name)
 		assert.Equal(t, tt.want, got, "ParseTaskQueue(%q, %q)", tt.prefix, tt.name)
+		if ok { // a name refused here may be another prefix's queue
+			prefix, d, splitOK := SplitTaskQueue(tt.name)
+			assert.True(t, splitOK, "SplitTaskQueue(%q)", tt.name)
+			assert.Equal(t, tt.prefix, prefix, "SplitTaskQueue(%q)", tt.name)
+			assert.Equal(t, tt.want, d, "SplitTaskQueue(%q)", tt.name)
+		}
+	}
+	// Without a prefix to go by, the last two segments decide.
+	prefix, d, ok := SplitTaskQueue("prod.eu.tenant.overflow-00")
+	assert.True(t, ok)
+	assert.Equal(t, "prod.eu", prefix)
+	assert.Equal(t, Destination{Tenant, OverflowQueue, 0, ""}, d)
+	for _, name := range []string{"tenant.overflow-00", "overflow-00", "", ".tenant.01", "main-queue"} {
+		_, _, ok := SplitTaskQueue(name)
+		assert.False(t, ok, "SplitTaskQueue(%q)", name)
 	}
 }
 
@@ -424,6 +439,13 @@ func FuzzParseTaskQueue(f *testing.F) {
 	f.Add("saas", "saas.tenant.pinned-acme")
 	f.Fuzz(func(t *testing.T, prefix, name string) {
 		d, ok := ParseTaskQueue(prefix, name)
+		if sp, sd, sok := SplitTaskQueue(name); sok {
+			if got, ok := ParseTaskQueue(sp, name); !ok || got != sd {
+				t.Fatalf("SplitTaskQueue(%q) = %q, %+v, but ParseTaskQueue says %+v, %v", name, sp, sd, got, ok)
+			}
+		} else if ok {
+			t.Fatalf("SplitTaskQueue(%q) refuses a queue of %q", name, prefix)
+		}
 		if !ok {
 			return
 		}
