@@ -21,20 +21,24 @@ const (
 // router counts each tenant's starts of each kind, every start counting 1
 // when it is made and decaying by a factor e every Window (so a burst of n
 // starts counts n, and a steady rate of r starts a second counts about r
-// times Window). A tenant becomes hot when its count reaches Enter and is
-// at least Share of its shard queue's count (all tenants of the shard, its
-// own starts included), and it stays hot until its count falls below Exit
-// or below Share/2 of its shard's: the gap is the hysteresis that keeps a
-// tenant from flapping. With the defaults a tenant is hot after a burst of
-// 5 starts, or at a steady rate of one start a second, if it makes at least
-// half of its shard's starts. The first Enter starts of a flood still go to
-// the shard, so a small Enter keeps that head short; Window sets the steady
-// rate that counts as a flood. The new starts of a hot tenant go to an overflow
-// queue of their kind (see [routing.Table.HotRoute]), so its shard-mates
-// are not queued behind its flood; starts already queued stay where they
-// are. A tenant that is hot costs nothing: the overflow queues are polled by
-// the same workers and share their budget, and tenants on them are ordered
-// by fairness.
+// times Window). A tenant becomes hot when its count reaches Enter (within
+// half a start, so that a burst of Enter starts made over some
+// milliseconds counts as Enter) and is at least Share of its shard queue's
+// count (all tenants of the shard, its own starts included), and it stays
+// hot until its count falls below Exit or below Share/2 of its shard's:
+// the gap is the hysteresis that keeps a tenant from flapping. With the
+// defaults a tenant is hot after a burst of 5 starts, or at a steady rate
+// of about one start a second, if it makes at least half of its shard's
+// starts. A flood's first Enter-1 starts still go to the shard (its
+// Enter-th is the first that overflows), so a small Enter keeps that head
+// short; Window sets the steady rate that counts as a flood. The new
+// starts of a hot tenant go to an overflow queue of their kind (see
+// [routing.Table.HotRoute]), so its shard-mates are not queued behind its
+// flood; starts already queued stay where they are. A tenant that is hot
+// loses no capacity: the overflow queues are polled by the same workers,
+// and a shared [github.com/tqrouter/tqrouter/workers.Budget] gives them
+// every slot the kind's other queues leave; tenants on them are ordered by
+// fairness.
 //
 // The counts live in the client process: each process decides on its own.
 // In a fleet of N processes that each see 1/N of a tenant's starts, a
@@ -106,6 +110,12 @@ func (h HotTenants) validate() error {
 	}
 	return nil
 }
+
+// burstSlack is how far below Enter a count may be and still make its
+// tenant hot: the starts of a burst are made milliseconds apart, and a
+// burst of Enter starts decays to a count a little under Enter before its
+// last start is counted.
+const burstSlack = 0.5
 
 // detector keeps the decayed start counts of tenants and shards.
 type detector struct {
@@ -196,7 +206,7 @@ func (d *detector) observe(kind routing.QueueKind, shard int, tenant string) (ho
 	// count before it, as the sweep judges an idle tenant.
 	before, v := tc.add(now, d.cfg.Window)
 	switch {
-	case !tc.hot && v >= d.cfg.Enter && v >= d.cfg.Share*shardCount:
+	case !tc.hot && v+burstSlack >= d.cfg.Enter && v >= d.cfg.Share*shardCount:
 		tc.hot, ch = true, becameHot
 		d.hot++
 	case tc.hot && (before < d.cfg.Exit || before < d.cfg.Share/2*shardBefore):

@@ -75,6 +75,22 @@ func TestDetectorBurstBecomesHotAndCoolsDown(t *testing.T) {
 	assert.Zero(t, d.active())
 }
 
+// TestDetectorBurstOverMilliseconds: the starts of a real burst are some
+// milliseconds apart, so the count decays a little between them; the
+// Enter-th start still makes the tenant hot.
+func TestDetectorBurstOverMilliseconds(t *testing.T) {
+	clk := newClock()
+	d := newDetector(HotTenants{}, clk.Now) // the defaults: Enter 5 in a 5 s window
+	for i := 1; i < DefaultHotEnter; i++ {
+		hot, _, _ := d.observe(routing.Tenant, 0, "noisy")
+		require.False(t, hot, "start %d", i)
+		clk.Advance(20 * time.Millisecond)
+	}
+	hot, ch, _ := d.observe(routing.Tenant, 0, "noisy")
+	assert.True(t, hot, "the 5th start, 80 ms after the first (count 4.96)")
+	assert.Equal(t, becameHot, ch)
+}
+
 func TestDetectorSteadyQuietTenantsNeverHot(t *testing.T) {
 	clk := newClock()
 	d := newDetector(HotTenants{}, clk.Now)
