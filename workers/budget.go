@@ -47,22 +47,36 @@ const defaultNexusSlots = 1000
 // tasks, plus polls younger than the idle-poll time (by default
 // [DefaultIdlePollAfter]); it grants a poll while that count is under the
 // limit. A poll that has waited longer is taken for an idle queue's: it
-// stops counting, so idle queues' minute-long polls hold nothing. An
-// activity queue whose last poll came back empty has one poll out at a
-// time; one whose polls bring tasks has as many as it has pollers.
+// stops counting, so idle queues' minute-long polls hold nothing. A queue
+// whose last poll brought a task at once has a backlog and polls with all
+// its pollers; any other activity queue has one poll out at a time, and an
+// idle one (its last poll came back empty or brought a task only after
+// waiting, and nothing of it is running) has that poll out at once,
+// uncounted, so a task that reaches it starts without waiting for room.
+//
+// Who goes first when room is short: routed queues are grouped by their
+// kind ([routing.SplitTaskQueue]). The next free slot goes to the kind
+// with the fewest tasks running, so kinds share contested capacity equally
+// however many queues each has: a flood of tenant work does not hold back
+// the jobs kind, nor the reverse. Within the kind it goes to the queue
+// with the fewest tasks running and polls out, counting an overflow queue
+// four times: the overflow queues hold only the tenants the router found
+// flooding, so they use what the other queues leave and never starve. A
+// queue that is not routed (a legacy queue during a migration) is a kind
+// of its own.
 //
 // A poll taken for idle can still return a task, so the tasks running at
 // once can exceed the limit by the polls outstanding on idle queues: under
 // steady load by none; when work reaches idle queues, by at most one per
-// idle activity queue (one per poller for a queue that had work within
-// the last poll timeout). Eager activities and eager workflow starts are
-// granted only within the limit. [WithStrictLimit] removes the overshoot
-// by making such tasks wait in the worker. Measured with a limit of 12
-// (e2e/TestBudgetPeak, 2-core machine): a peak of 12 with 4 loaded queues,
-// 13 to 16 with 34 (once 50, when every queue's activities arrived at
-// once at start-up), 14 to 21 for a burst on 34 idle queues, and 12 with
-// WithStrictLimit; without a budget and MaxConcurrentActivityExecutionSize
-// 12, 32 to 48 with 4 queues and 49 to 106 with 34.
+// idle activity queue (one per poller for a queue whose backlog ran out
+// within the last poll timeout). Eager activities and eager workflow
+// starts are granted only within the limit. [WithStrictLimit] removes the
+// overshoot by making such tasks wait in the worker. Measured with a limit
+// of 12 (e2e/TestBudgetPeak, 2-core machine, two runs): a peak of 12 with
+// 4 loaded queues, 13 with 34, 20 for a burst on 34 idle queues, and 12
+// with WithStrictLimit; without a budget and
+// MaxConcurrentActivityExecutionSize 12, 48 with 4 queues and 72 to 123
+// with 34.
 //
 // A Budget is safe for concurrent use and may be shared by several groups.
 type Budget struct {
@@ -90,7 +104,9 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 		activities: newPool(limit, o.idleAfter, o.clock),
 		workflows:  newPool(o.workflowLimit, o.idleAfter, o.clock),
 	}
-	b.activities.strict, b.workflows.strict = o.strict, o.strict
+	for _, p := range []*pool{b.activities, b.workflows} {
+		p.strict, p.classify = o.strict, queueClass
+	}
 	if err := b.registerMetrics(o.meterProvider); err != nil {
 		return nil, err
 	}

@@ -38,6 +38,7 @@ func TestBudgetGauges(t *testing.T) {
 	b, err := NewBudget(2, WithWorkflowTaskLimit(5), WithMeterProvider(mp), withClock(clk), WithIdlePollAfter(testIdle))
 	require.NoError(t, err)
 
+	backlogged(b.activities, key(1), key(2), key(3))
 	running := reserveAsync(b.activities, key(1))
 	young := reserveAsync(b.activities, key(2))
 	waitFor(t, "granted", func() bool { return granted(running) && granted(young) })

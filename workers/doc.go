@@ -19,7 +19,10 @@
 // number of queues instead starves a busy queue while idle ones keep their
 // share. A [Budget] ([NewBudget], [WithBudget]) is one limit for all the
 // queues of one or more groups: capacity goes to the queues that have work,
-// and an idle queue holds none of it.
+// and an idle queue holds none of it. When capacity is short, kinds share
+// it first (a jobs group and a tenant group under one budget each get
+// their turn, whatever their number of queues), then the queues of a kind,
+// the overflow queues of flooding tenants last.
 //
 // # Stopping under traffic
 //

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/tqrouter/tqrouter/routing"
 )
 
 // pool is one count of a [Budget]: the rule that decides which polls may
@@ -17,37 +19,58 @@ import (
 //	        likely idle: does not count
 //	used    a task running: counts
 //
-// A poll is granted when used + young + eager < limit and its key (task
-// queue and kind) is not held. A key is held while it has an aged poll, or
-// while it has any poll and is cold: its last poll to end came back empty
-// (or it has had none). Workflow polls, which reserve before choosing
-// between the normal and the sticky queue, are never held. An eager
-// reservation is granted when the same sum is under the limit.
+// A key (task queue and kind) is hot when its last poll to end brought a
+// task within idleAfter of its grant: the queue had a backlog. It is cold
+// otherwise: its last poll came back empty, or brought a task only later
+// (the task arrived at an idle queue), or it has had none.
+//
+// A poll is granted when used + young + eager < limit and its key is not
+// held. A key is held while it has an aged poll, or while it has any poll
+// and is cold. An idle key, one that is cold for a poll that ended (not
+// for want of any), with nothing running and no poll out, is granted its
+// one poll at once, aged: it waits for work, not for room, so a task that
+// reaches an idle queue starts without waiting for capacity, and no idle
+// queue's poll holds capacity meanwhile. A key never polled is not idle:
+// its first poll is counted, so workers that start with a backlog on many
+// queues take it within the limit. Workflow polls, which reserve before
+// choosing between the normal and the sticky queue, are never held nor
+// granted aged. An eager reservation is granted when used + young + eager
+// is under the limit.
 //
 // Why no queue with work starves: a waiting poll is held back only by
 // capacity or by a poll of its own key. A poll of a queue with work returns
 // that work at once, which releases the key; young polls leave the count
 // within idleAfter (they become tasks, or age), and tasks end, which makes
-// capacity. Among waiters not held, the one whose key has the fewest tasks
-// running and polls out goes first (arrival order among equals), so a queue
-// with nothing running takes the next free slot instead of waiting behind a
-// busy queue's pollers; every grant raises its key's load, so a busy queue's
-// turn comes once the others have their share. There is at most one waiter
-// per poller.
+// capacity. Among waiters not held, the next grant goes to a waiter of the
+// class with the fewest tasks running and young polls out, and within it
+// to the key with the least weighted load: its tasks running plus polls
+// out, plus one, times its weight (arrival order among equals). A key's
+// class and weight come from its queue's name (see queueClass): the class
+// is a router's queue kind, so kinds share contested capacity equally
+// whatever their number of queues, and the weight is overflowWeight for an
+// overflow queue, which holds only tenants the router found flooding, else
+// 1. So a kind with little running takes the next free slot ahead of a
+// kind that floods; within a kind a queue with nothing running goes ahead
+// of a busy queue's pollers, and the overflow queue gets a slot only when
+// its load is under a quarter of the others'. Every grant raises its
+// class's and key's load, so every queue's turn comes. There is at most
+// one waiter per poller.
 //
 // In a strict pool, a task from an aged poll that finds no room (or other
 // such tasks waiting) waits in markUsed, ahead of every poll, until a task
 // ends: then used + young + eager never exceeds the limit, so neither do
 // running tasks.
 //
-// Why the running tasks stay near the limit: when a grant is made the
-// counted sum is at most the limit afterwards, and moving a young or eager
-// grant to used keeps it. Only an aged poll returning a task raises it. A
-// cold key has at most one poll, so at most one aged; a hot key (its last
-// poll brought a task) at most as many as its pollers, until a poll comes
-// back empty. Under steady load polls return tasks at once and never age.
+// Why the running tasks stay near the limit: when a counted grant is made
+// the counted sum is at most the limit afterwards, and moving a young or
+// eager grant to used keeps it. Only an aged poll returning a task raises
+// it. A cold key has at most one poll, so at most one aged; a hot key at
+// most as many as its pollers, until a poll comes back empty or brings a
+// task after aging, which makes it cold. Under steady load polls return
+// tasks at once and never age.
 type pool struct {
 	limit     int
+	classify  func(queue string) (class string, weight int) // nil: one class, weight 1
 	strict    bool
 	idleAfter time.Duration
 	clock     clock
@@ -58,6 +81,7 @@ type pool struct {
 	young   []*grant // in grant order, so by age; may hold grants no longer young
 	nYoung  int
 	keys    map[pollKey]*keyState
+	classes map[string]*classState
 	waiters []*waiter
 	held    []heldTask  // strict pools only; served before waiters
 	timer   func() bool // stops the pending aging timer, if any
@@ -81,19 +105,74 @@ type keyState struct {
 	polls   int  // young and aged poll grants
 	aged    int  // aged poll grants
 	running int  // used grants: its tasks running now
-	hot     bool // its last poll to end returned a task
+	hot     bool // its last poll to end brought a task within idleAfter
+	seen    bool // a poll of it has ended
+	weight  int  // see load
+	class   *classState
 }
 
-// load is what orders waiters: a key's tasks running and polls out.
-func (ks *keyState) load() int { return ks.running + ks.polls }
+// classState is what the pool knows of a class of keys (see pool).
+type classState struct {
+	counted int // the class's tasks running and young polls
+}
+
+// load is what orders waiters: a key's tasks running and polls out, plus
+// one so that weight counts for an idle key too, times its weight.
+func (ks *keyState) load() int { return (ks.running + ks.polls + 1) * ks.weight }
+
+// overflowWeight is the weight of a router's overflow queue, which holds
+// only tenants whose starts flood: while other queues of its kind wait, it
+// gets a slot only when its load is under a quarter of theirs.
+const overflowWeight = 4
+
+// queueClass is a Budget's classify: a routed queue's class is its prefix
+// and kind, and its weight overflowWeight for an overflow queue; any
+// other queue (a legacy queue during a migration) is a class of its own.
+func queueClass(queue string) (string, int) {
+	prefix, d, ok := routing.SplitTaskQueue(queue)
+	if !ok {
+		return queue, 1
+	}
+	if d.Role == routing.OverflowQueue {
+		return prefix + "." + string(d.Kind), overflowWeight
+	}
+	return prefix + "." + string(d.Kind), 1
+}
 
 func (p *pool) key(k pollKey) *keyState {
 	ks := p.keys[k]
 	if ks == nil {
-		ks = &keyState{}
+		class, weight := "", 1
+		if p.classify != nil {
+			class, weight = p.classify(k.queue)
+		}
+		cs := p.classes[class]
+		if cs == nil {
+			cs = &classState{}
+			p.classes[class] = cs
+		}
+		ks = &keyState{weight: weight, class: cs}
 		p.keys[k] = ks
 	}
 	return ks
+}
+
+// The changes of a key's counts, which keep its class's count.
+func (ks *keyState) grantYoung()  { ks.polls++; ks.class.counted++ }
+func (ks *keyState) grantAged()   { ks.polls++; ks.aged++ }
+func (ks *keyState) age()         { ks.aged++; ks.class.counted-- }
+func (ks *keyState) leaveYoung()  { ks.polls--; ks.class.counted-- }
+func (ks *keyState) leaveAged()   { ks.polls--; ks.aged-- }
+func (ks *keyState) taskStarted() { ks.running++; ks.class.counted++ }
+func (ks *keyState) taskEnded()   { ks.running--; ks.class.counted-- }
+
+// before reports whether a waiter of a goes before one of b (see pool).
+func (p *pool) before(a, b pollKey) bool {
+	ka, kb := p.key(a), p.key(b)
+	if ka.class.counted != kb.class.counted {
+		return ka.class.counted < kb.class.counted
+	}
+	return ka.load() < kb.load()
 }
 
 type grantState int
@@ -125,7 +204,7 @@ type waiter struct {
 }
 
 func newPool(limit int, idleAfter time.Duration, c clock) *pool {
-	return &pool{limit: limit, idleAfter: idleAfter, clock: c, keys: map[pollKey]*keyState{}}
+	return &pool{limit: limit, idleAfter: idleAfter, clock: c, keys: map[pollKey]*keyState{}, classes: map[string]*classState{}}
 }
 
 // reserve blocks until a poll for key may go ahead or ctx is done.
@@ -173,7 +252,10 @@ func (p *pool) markUsed(g *grant) {
 	p.ageLocked(p.clock.Now())
 	wasAged := g.state == grantAged
 	if g.state == grantYoung || wasAged {
-		p.key(g.key).hot = true
+		// A task that came at once shows a backlog; one that came later
+		// arrived at an idle queue.
+		ks := p.key(g.key)
+		ks.hot, ks.seen = p.clock.Now().Sub(g.at) < p.idleAfter, true
 	}
 	if !p.leaveLocked(g) {
 		p.mu.Unlock()
@@ -190,7 +272,7 @@ func (p *pool) markUsed(g *grant) {
 	}
 	g.state = grantUsed
 	p.used++
-	p.key(g.key).running++
+	p.key(g.key).taskStarted()
 	p.dispatchLocked()
 	p.mu.Unlock()
 }
@@ -205,9 +287,10 @@ func (p *pool) releaseLocked(g *grant) {
 	switch g.state {
 	case grantUsed:
 		p.used--
-		p.key(g.key).running--
+		p.key(g.key).taskEnded()
 	case grantYoung, grantAged: // an empty poll
-		p.key(g.key).hot = false
+		ks := p.key(g.key)
+		ks.hot, ks.seen = false, true
 		p.leaveLocked(g)
 	default:
 		p.leaveLocked(g)
@@ -222,13 +305,11 @@ func (p *pool) leaveLocked(g *grant) bool {
 	switch g.state {
 	case grantYoung:
 		p.nYoung-- // its entry in p.young is dropped when reached
-		p.key(g.key).polls--
+		p.key(g.key).leaveYoung()
 	case grantEager:
 		p.eager--
 	case grantAged:
-		ks := p.key(g.key)
-		ks.aged--
-		ks.polls--
+		p.key(g.key).leaveAged()
 	default:
 		return false
 	}
@@ -256,7 +337,7 @@ func (p *pool) ageLocked(now time.Time) {
 			}
 			g.state = grantAged
 			p.nYoung--
-			p.key(g.key).aged++
+			p.key(g.key).age()
 		}
 		n++
 	}
@@ -274,16 +355,17 @@ func (p *pool) dispatchLocked() {
 		p.held = p.held[1:]
 		h.g.state = grantUsed
 		p.used++
-		p.key(h.g.key).running++
+		p.key(h.g.key).taskStarted()
 		close(h.ch)
 	}
+	p.grantIdleLocked(now)
 	for len(p.held) == 0 && p.roomLocked() {
 		next := -1
 		for i, w := range p.waiters {
 			if p.heldLocked(w.key) {
 				continue
 			}
-			if next < 0 || p.key(w.key).load() < p.key(p.waiters[next].key).load() {
+			if next < 0 || p.before(w.key, p.waiters[next].key) {
 				next = i
 			}
 		}
@@ -295,7 +377,7 @@ func (p *pool) dispatchLocked() {
 		g := &grant{key: w.key, at: now, state: grantYoung}
 		p.young = append(p.young, g)
 		p.nYoung++
-		p.key(w.key).polls++
+		p.key(w.key).grantYoung()
 		w.ch <- g
 	}
 
@@ -322,6 +404,24 @@ func (p *pool) dispatchLocked() {
 		p.timer = nil
 		p.dispatchLocked()
 	})
+}
+
+// grantIdleLocked grants each idle key's one poll at once, aged: a key
+// that is cold for a poll that ended, has nothing running and no poll out
+// waits for work, not for room.
+func (p *pool) grantIdleLocked(now time.Time) {
+	kept := p.waiters[:0]
+	for _, w := range p.waiters {
+		ks := p.key(w.key)
+		if w.key.mixed || ks.hot || !ks.seen || ks.polls > 0 || ks.running > 0 {
+			kept = append(kept, w)
+			continue
+		}
+		ks.grantAged()
+		w.ch <- &grant{key: w.key, at: now, state: grantAged}
+	}
+	clear(p.waiters[len(kept):])
+	p.waiters = kept
 }
 
 type poolSnapshot struct {

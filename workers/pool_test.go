@@ -114,8 +114,32 @@ func granted(r *reservation) bool {
 
 func key(i int) pollKey { return pollKey{queue: fmt.Sprintf("q%02d", i), kind: "activity"} }
 
+// backlogged makes keys hot, as if their last poll had brought a task at
+// once: their polls then count and wait for room.
+func backlogged(p *pool, keys ...pollKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range keys {
+		ks := p.key(k)
+		ks.hot, ks.seen = true, true
+	}
+}
+
+// idle makes keys idle, as if their last poll had come back empty: a poll
+// of theirs is granted at once, aged. (A key never polled is neither: its
+// polls count, one at a time.)
+func idle(p *pool, keys ...pollKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range keys {
+		ks := p.key(k)
+		ks.hot, ks.seen = false, true
+	}
+}
+
 func TestPoolGrantsWithinLimit(t *testing.T) {
 	p, _ := newTestPool(2)
+	backlogged(p, key(1), key(2), key(3))
 	a := reserveAsync(p, key(1))
 	b := reserveAsync(p, key(2))
 	waitFor(t, "two polls granted", func() bool { return granted(a) && granted(b) })
@@ -134,21 +158,18 @@ func TestPoolGrantsWithinLimit(t *testing.T) {
 
 // TestPoolIdlePollsHoldNothing is the starvation case: with a budget of 2
 // and 10 idle queues whose pollers poll for a minute, a busy queue still
-// gets the whole budget once the idle polls have aged.
+// gets the whole budget: each idle queue polls once, at once, and holds
+// nothing.
 func TestPoolIdlePollsHoldNothing(t *testing.T) {
-	p, clk := newTestPool(2)
-	var idle []*reservation
+	p, _ := newTestPool(2)
+	var idlePolls []*reservation
 	for i := range 10 {
+		idle(p, key(i))
 		for range 2 { // two pollers per queue, as the SDK has by default
-			idle = append(idle, reserveAsync(p, key(i)))
+			idlePolls = append(idlePolls, reserveAsync(p, key(i)))
 		}
 	}
-	settle(p, idle)
-	require.Equal(t, 2, p.snapshot().young, "two idle polls granted")
-	for range 10 {
-		clk.advance(testIdle)
-		settle(p, idle)
-	}
+	settle(p, idlePolls)
 	s := p.snapshot()
 	require.Equal(t, 10, s.aged, "every idle queue has one poll out")
 	require.Zero(t, s.young)
@@ -156,6 +177,7 @@ func TestPoolIdlePollsHoldNothing(t *testing.T) {
 	require.Zero(t, s.used)
 
 	busy := pollKey{queue: "busy", kind: "activity"}
+	backlogged(p, busy)
 	var running []*grant
 	for range 2 {
 		r := reserveAsync(p, busy)
@@ -169,7 +191,7 @@ func TestPoolIdlePollsHoldNothing(t *testing.T) {
 	p.release(running[0])
 	waitFor(t, "a finished task makes room for the busy queue", func() bool { return granted(third) })
 
-	for _, r := range idle {
+	for _, r := range idlePolls {
 		r.cancel()
 		<-r.done
 		if r.err == nil {
@@ -185,18 +207,19 @@ func TestPoolIdlePollsHoldNothing(t *testing.T) {
 // gets no second one, other queues do, and the queue polls again when its
 // poll returns.
 func TestPoolAgedPollBlocksOnlyItsQueue(t *testing.T) {
-	p, clk := newTestPool(4)
+	p, _ := newTestPool(4)
+	idle(p, key(1), pollKey{queue: "q01", kind: "local_activity"})
 	first := reserveAsync(p, key(1))
 	waitFor(t, "granted", func() bool { return granted(first) })
-	clk.advance(testIdle)
 	second := reserveAsync(p, key(1))
 	other := reserveAsync(p, pollKey{queue: "q01", kind: "local_activity"})
 	waitFor(t, "another kind on the same queue is granted", func() bool { return granted(other) })
-	require.Equal(t, 1, p.snapshot().aged)
+	require.Equal(t, 2, p.snapshot().aged, "idle polls, granted aged")
 	require.False(t, granted(second))
 
 	p.markUsed(first.g) // the idle poll returns a task: over the limit by at most this one
 	waitFor(t, "the queue polls again", func() bool { return granted(second) })
+	require.Equal(t, 1, p.snapshot().young, "counted: its queue has a task running")
 	for _, g := range []*grant{first.g, second.g, other.g} {
 		p.release(g)
 	}
@@ -208,10 +231,11 @@ func TestPoolAgedPollBlocksOnlyItsQueue(t *testing.T) {
 // quiet queue is not queued behind a flooding one's polls.
 func TestPoolLeastLoadedQueueFirst(t *testing.T) {
 	p, _ := newTestPool(2)
+	backlogged(p, key(1), key(2))
 	a := reserveAsync(p, key(1))
 	waitFor(t, "granted", func() bool { return granted(a) })
 	b := reserveAsync(p, key(1))
-	p.markUsed(a.g) // key 1 has work: hot, its second poller polls
+	p.markUsed(a.g) // key 1 has work: its second poller polls
 	waitFor(t, "granted", func() bool { return granted(b) })
 	p.markUsed(b.g) // the budget is full with key 1's tasks
 	busy := reserveAsync(p, key(1))
@@ -229,30 +253,151 @@ func TestPoolLeastLoadedQueueFirst(t *testing.T) {
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
 
-// TestPoolColdQueuePollsOnce: a queue whose last poll came back empty has
-// one poll out at a time; once a poll brings a task it may have more, and
-// an empty poll makes it cold again.
+// TestPoolColdQueuePollsOnce: an idle queue polls once, at once and
+// uncounted; a task that reaches that poll leaves the queue cold (one
+// counted poll at a time), a counted poll that brings a task makes it hot
+// (one poll per poller), and an empty poll makes it cold again.
 func TestPoolColdQueuePollsOnce(t *testing.T) {
-	p, _ := newTestPool(10)
+	p, clk := newTestPool(10)
+	idle(p, key(1))
 	a := reserveAsync(p, key(1))
-	waitFor(t, "granted", func() bool { return granted(a) })
 	b := reserveAsync(p, key(1))
 	settle(p, []*reservation{a, b})
-	require.False(t, granted(b), "cold: one poll")
-	require.Zero(t, p.snapshot().waiting, "it waits for work, not for capacity")
+	require.True(t, granted(a) != granted(b), "idle: one poll")
+	if granted(b) {
+		a, b = b, a
+	}
+	require.Equal(t, poolSnapshot{aged: 1}, p.snapshot(), "granted aged, without room; the other waits for work, not for capacity")
 
-	p.markUsed(a.g) // a task: hot
-	waitFor(t, "hot: the second poller polls", func() bool { return granted(b) })
+	clk.advance(testIdle)
+	p.markUsed(a.g) // a task that reached the idle queue later: cold, one counted poll
+	waitFor(t, "the second poller polls", func() bool { return granted(b) })
+	require.Equal(t, poolSnapshot{used: 1, young: 1}, p.snapshot())
 	c := reserveAsync(p, key(1))
-	waitFor(t, "and a third", func() bool { return granted(c) })
-	p.release(b.g) // empty: cold again
+	settle(p, []*reservation{c})
+	require.False(t, granted(c), "cold: one poll at a time")
+
+	p.markUsed(b.g) // a counted poll brought a task: a backlog, hot
+	waitFor(t, "hot: the third poller polls", func() bool { return granted(c) })
 	d := reserveAsync(p, key(1))
-	settle(p, []*reservation{d})
-	require.False(t, granted(d), "cold again while c is out")
-	p.release(c.g)
-	waitFor(t, "granted", func() bool { return granted(d) })
-	p.release(a.g)
+	waitFor(t, "and a fourth", func() bool { return granted(d) })
+	p.release(c.g) // empty: cold again
+	e := reserveAsync(p, key(1))
+	settle(p, []*reservation{e})
+	require.False(t, granted(e), "cold again while d is out")
 	p.release(d.g)
+	waitFor(t, "granted", func() bool { return granted(e) })
+	for _, g := range []*grant{a.g, b.g, e.g} {
+		p.release(g)
+	}
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+// TestPoolNewQueuesCount: queues never polled are not known to be idle:
+// workers that start with a backlog on many queues poll them within the
+// limit, not one uncounted poll each.
+func TestPoolNewQueuesCount(t *testing.T) {
+	p, _ := newTestPool(2)
+	var rs []*reservation
+	for i := range 5 {
+		rs = append(rs, reserveAsync(p, key(i)))
+	}
+	settle(p, rs)
+	require.Equal(t, poolSnapshot{young: 2, waiting: 3}, p.snapshot())
+	for _, r := range rs {
+		r.cancel()
+		<-r.done
+		if r.err == nil {
+			p.release(r.g)
+		}
+	}
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+// TestPoolBacklogAtIdleQueue: an idle queue's uncounted poll that brings a
+// task at once found a backlog: the queue is hot, and its other polls
+// count, so a backlog reaching many idle queues exceeds the limit by one
+// task per queue, not more.
+func TestPoolBacklogAtIdleQueue(t *testing.T) {
+	p, _ := newTestPool(1)
+	idle(p, key(1))
+	a := reserveAsync(p, key(1))
+	waitFor(t, "granted", func() bool { return granted(a) })
+	p.markUsed(a.g) // at once: a backlog
+	b := reserveAsync(p, key(1))
+	waitFor(t, "hot: its next poll waits for room", func() bool { return p.snapshot().waiting == 1 })
+	require.Equal(t, 1, p.snapshot().used)
+	p.release(a.g)
+	waitFor(t, "granted, counted", func() bool { return granted(b) })
+	require.Equal(t, 1, p.snapshot().young)
+	p.release(b.g)
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+// TestPoolKindsShareFirst: kinds share contested capacity before queues
+// do: when a slot frees, the jobs kind with one task running goes ahead of
+// the tenant kind with four, even of a tenant queue with nothing running
+// that waited longer.
+func TestPoolKindsShareFirst(t *testing.T) {
+	p, _ := newTestPool(5)
+	p.classify = queueClass
+	q := func(name string) pollKey { return pollKey{queue: name, kind: "activity"} }
+	t0, t1, t2, jobs := q("saas.tenant.00"), q("saas.tenant.01"), q("saas.tenant.02"), q("saas.jobs.00")
+	backlogged(p, t0, t1, t2, jobs)
+	var running []*grant
+	for _, k := range []pollKey{t0, t0, t1, t1, jobs} {
+		r := reserveAsync(p, k)
+		waitFor(t, "granted", func() bool { return granted(r) })
+		p.markUsed(r.g)
+		running = append(running, r.g)
+	}
+	quiet := reserveAsync(p, t2)
+	waitFor(t, "waits", func() bool { return p.snapshot().waiting == 1 })
+	job := reserveAsync(p, jobs)
+	waitFor(t, "waits", func() bool { return p.snapshot().waiting == 2 })
+
+	p.release(running[0]) // tenant kind: 3 running; jobs: 1
+	waitFor(t, "the jobs kind first", func() bool { return granted(job) })
+	require.False(t, granted(quiet))
+	p.release(running[1])
+	waitFor(t, "then the tenant queue", func() bool { return granted(quiet) })
+	for _, g := range append(running[2:], job.g, quiet.g) {
+		p.release(g)
+	}
+	require.Equal(t, poolSnapshot{}, p.snapshot())
+}
+
+// TestPoolOverflowQueueLast: when a slot frees, a router's overflow queue
+// takes it only if its load is under a quarter of the other waiting
+// queues', so the tenants the router found flooding use the capacity the
+// others leave.
+func TestPoolOverflowQueueLast(t *testing.T) {
+	p, _ := newTestPool(5)
+	p.classify = queueClass
+	overflow := pollKey{queue: "saas.tenant.overflow-00", kind: "activity"}
+	shard := pollKey{queue: "saas.tenant.01", kind: "activity"}
+	backlogged(p, overflow, shard)
+	var running []*grant
+	for _, k := range []pollKey{shard, shard, shard, shard, overflow} {
+		r := reserveAsync(p, k)
+		waitFor(t, "granted", func() bool { return granted(r) })
+		p.markUsed(r.g)
+		running = append(running, r.g)
+	}
+	o := reserveAsync(p, overflow)
+	waitFor(t, "waits", func() bool { return p.snapshot().waiting == 1 })
+	sh := reserveAsync(p, shard)
+	waitFor(t, "waits", func() bool { return p.snapshot().waiting == 2 })
+
+	p.release(running[0]) // shard: 3 running, load 4; overflow: 1, load 2x4
+	waitFor(t, "the shard queue first", func() bool { return granted(sh) })
+	require.False(t, granted(o))
+	p.markUsed(sh.g)
+	p.release(running[1]) // alone waiting, the overflow queue takes it: never starved
+	waitFor(t, "then the overflow queue", func() bool { return granted(o) })
+	for _, g := range append(running[2:], sh.g, o.g) {
+		p.release(g)
+	}
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
 
@@ -260,11 +405,12 @@ func TestPoolColdQueuePollsOnce(t *testing.T) {
 // idle poll brings when the budget is full waits for a task to end, ahead
 // of polls waiting for room.
 func TestPoolStrictHoldsTasksOverTheLimit(t *testing.T) {
-	p, clk := newTestPool(1)
+	p, _ := newTestPool(1)
 	p.strict = true
+	idle(p, key(1))
+	backlogged(p, key(2), key(3))
 	idle := reserveAsync(p, key(1))
 	waitFor(t, "granted", func() bool { return granted(idle) })
-	clk.advance(testIdle)
 	busy := reserveAsync(p, key(2))
 	waitFor(t, "granted", func() bool { return granted(busy) })
 	p.markUsed(busy.g)
@@ -288,6 +434,8 @@ func TestPoolStrictHoldsTasksOverTheLimit(t *testing.T) {
 
 func TestPoolReleasePaths(t *testing.T) {
 	p, clk := newTestPool(3)
+	backlogged(p, key(1), key(3))
+	idle(p, key(2)) // its poll is aged at once
 	young := reserveAsync(p, key(1))
 	aged := reserveAsync(p, key(2))
 	used := reserveAsync(p, key(3))
@@ -312,6 +460,7 @@ func TestPoolReleasePaths(t *testing.T) {
 
 func TestPoolEagerOnlyWithinLimit(t *testing.T) {
 	p, clk := newTestPool(2)
+	backlogged(p, key(1))
 	a := reserveAsync(p, key(1))
 	waitFor(t, "granted", func() bool { return granted(a) })
 	e := p.tryReserve(key(2))
@@ -332,6 +481,7 @@ func TestPoolEagerOnlyWithinLimit(t *testing.T) {
 
 func TestPoolReserveCanceled(t *testing.T) {
 	p, _ := newTestPool(1)
+	backlogged(p, key(1), key(2))
 	a := reserveAsync(p, key(1))
 	waitFor(t, "granted", func() bool { return granted(a) })
 	b := reserveAsync(p, key(2))
@@ -348,6 +498,7 @@ func TestPoolReserveCanceled(t *testing.T) {
 // granted when they age, without any other event.
 func TestPoolTimerWakesWaiters(t *testing.T) {
 	p, clk := newTestPool(1)
+	backlogged(p, key(1), key(2))
 	a := reserveAsync(p, key(1))
 	waitFor(t, "granted", func() bool { return granted(a) })
 	b := reserveAsync(p, key(2))
@@ -367,6 +518,12 @@ func TestPoolBound(t *testing.T) {
 		limit := 1 + rng.IntN(5)
 		p, clk := newTestPool(limit)
 		p.strict = seed%2 == 1
+		key := key
+		if seed%3 == 0 { // routed queues: two kinds, an overflow queue
+			p.classify = queueClass
+			names := []string{"saas.tenant.00", "saas.tenant.01", "saas.tenant.overflow-00", "saas.jobs.00", "saas.jobs.01", "main-queue"}
+			key = func(i int) pollKey { return pollKey{queue: names[i], kind: "activity"} }
+		}
 		var pending []*reservation
 		var polls, eager, running []*grant
 		type marked struct {
@@ -473,6 +630,13 @@ func TestPoolBound(t *testing.T) {
 			p.mu.Unlock()
 			require.Equal(t, len(marking), nHeld)
 			require.LessOrEqual(t, s.used+s.young+s.eager-aged, limit, "seed %d", seed)
+			p.mu.Lock()
+			counted := 0
+			for _, c := range p.classes {
+				counted += c.counted
+			}
+			p.mu.Unlock()
+			require.Equal(t, s.used+s.young, counted, "seed %d: the classes count the running tasks and young polls", seed)
 		}
 		for _, r := range pending {
 			r.cancel()
