@@ -45,7 +45,9 @@ type Config struct {
 	NoisyStarts int
 	// QuietTenants start QuietStarts onboardings each, spread over the flood.
 	QuietTenants, QuietStarts int
-	// JobStarts cleanup jobs are spread over the flood.
+	// JobStarts cleanup jobs start with the first JobStarts quiet starts,
+	// one each, so they arrive together early in the flood: the hardest
+	// moment for them (see BENCHMARKS.md).
 	JobStarts int
 	// Work is how long each workflow's activity works.
 	Work time.Duration
