@@ -114,26 +114,33 @@ func granted(r *reservation) bool {
 
 func key(i int) pollKey { return pollKey{queue: fmt.Sprintf("q%02d", i), kind: "activity"} }
 
-// backlogged makes keys hot, as if their last poll had brought a task at
-// once: their polls then count and wait for room.
-func backlogged(p *pool, keys ...pollKey) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, k := range keys {
-		ks := p.key(k)
-		ks.hot, ks.seen = true, true
+// cancelAll ends reservations under way, and releases those granted (as
+// empty polls).
+func cancelAll(p *pool, rs []*reservation) {
+	for _, r := range rs {
+		r.cancel()
+		<-r.done
+		if r.err == nil {
+			p.release(r.g)
+		}
 	}
 }
+
+// backlogged makes keys hot, as if their last poll had brought a task at
+// once: their polls then count and wait for room.
+func backlogged(p *pool, keys ...pollKey) { polled(p, true, keys) }
 
 // idle makes keys idle, as if their last poll had come back empty: a poll
 // of theirs is granted at once, aged. (A key never polled is neither: its
 // polls count, one at a time.)
-func idle(p *pool, keys ...pollKey) {
+func idle(p *pool, keys ...pollKey) { polled(p, false, keys) }
+
+func polled(p *pool, hot bool, keys []pollKey) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, k := range keys {
 		ks := p.key(k)
-		ks.hot, ks.seen = false, true
+		ks.hot, ks.seen = hot, true
 	}
 }
 
@@ -191,13 +198,7 @@ func TestPoolIdlePollsHoldNothing(t *testing.T) {
 	p.release(running[0])
 	waitFor(t, "a finished task makes room for the busy queue", func() bool { return granted(third) })
 
-	for _, r := range idlePolls {
-		r.cancel()
-		<-r.done
-		if r.err == nil {
-			p.release(r.g)
-		}
-	}
+	cancelAll(p, idlePolls)
 	p.release(running[1])
 	p.release(third.g)
 	require.Equal(t, poolSnapshot{}, p.snapshot())
@@ -304,13 +305,7 @@ func TestPoolNewQueuesCount(t *testing.T) {
 	}
 	settle(p, rs)
 	require.Equal(t, poolSnapshot{young: 2, waiting: 3}, p.snapshot())
-	for _, r := range rs {
-		r.cancel()
-		<-r.done
-		if r.err == nil {
-			p.release(r.g)
-		}
-	}
+	cancelAll(p, rs)
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
 
@@ -334,71 +329,75 @@ func TestPoolBacklogAtIdleQueue(t *testing.T) {
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
 
-// TestPoolKindsShareFirst: kinds share contested capacity before queues
-// do: when a slot frees, the jobs kind with one task running goes ahead of
-// the tenant kind with four, even of a tenant queue with nothing running
-// that waited longer.
-func TestPoolKindsShareFirst(t *testing.T) {
-	p, _ := newTestPool(5)
-	p.classify = queueClass
-	q := func(name string) pollKey { return pollKey{queue: name, kind: "activity"} }
-	t0, t1, t2, jobs := q("saas.tenant.00"), q("saas.tenant.01"), q("saas.tenant.02"), q("saas.jobs.00")
-	backlogged(p, t0, t1, t2, jobs)
+// runTasks takes a poll of each key in turn, each granted at once and
+// bringing a task, and returns their grants, running.
+func runTasks(t *testing.T, p *pool, keys ...pollKey) []*grant {
+	t.Helper()
 	var running []*grant
-	for _, k := range []pollKey{t0, t0, t1, t1, jobs} {
+	for _, k := range keys {
 		r := reserveAsync(p, k)
 		waitFor(t, "granted", func() bool { return granted(r) })
 		p.markUsed(r.g)
 		running = append(running, r.g)
 	}
-	quiet := reserveAsync(p, t2)
-	waitFor(t, "waits", func() bool { return p.snapshot().waiting == 1 })
-	job := reserveAsync(p, jobs)
-	waitFor(t, "waits", func() bool { return p.snapshot().waiting == 2 })
-
-	p.release(running[0]) // tenant kind: 3 running; jobs: 1
-	waitFor(t, "the jobs kind first", func() bool { return granted(job) })
-	require.False(t, granted(quiet))
-	p.release(running[1])
-	waitFor(t, "then the tenant queue", func() bool { return granted(quiet) })
-	for _, g := range append(running[2:], job.g, quiet.g) {
-		p.release(g)
-	}
-	require.Equal(t, poolSnapshot{}, p.snapshot())
+	return running
 }
 
-// TestPoolOverflowQueueLast: when a slot frees, a router's overflow queue
-// takes it only if its load is under a quarter of the other waiting
-// queues', so the tenants the router found flooding use the capacity the
-// others leave.
-func TestPoolOverflowQueueLast(t *testing.T) {
-	p, _ := newTestPool(5)
-	p.classify = queueClass
-	overflow := pollKey{queue: "saas.tenant.overflow-00", kind: "activity"}
-	shard := pollKey{queue: "saas.tenant.01", kind: "activity"}
-	backlogged(p, overflow, shard)
-	var running []*grant
-	for _, k := range []pollKey{shard, shard, shard, shard, overflow} {
-		r := reserveAsync(p, k)
-		waitFor(t, "granted", func() bool { return granted(r) })
-		p.markUsed(r.g)
-		running = append(running, r.g)
-	}
-	o := reserveAsync(p, overflow)
-	waitFor(t, "waits", func() bool { return p.snapshot().waiting == 1 })
-	sh := reserveAsync(p, shard)
-	waitFor(t, "waits", func() bool { return p.snapshot().waiting == 2 })
+// waitInTurn starts a poll of k that must wait for room, and returns once
+// it waits, after any waiting already.
+func waitInTurn(t *testing.T, p *pool, k pollKey) *reservation {
+	t.Helper()
+	n := p.snapshot().waiting
+	r := reserveAsync(p, k)
+	waitFor(t, "waits", func() bool { return p.snapshot().waiting == n+1 })
+	return r
+}
 
-	p.release(running[0]) // shard: 3 running, load 4; overflow: 1, load 2x4
-	waitFor(t, "the shard queue first", func() bool { return granted(sh) })
-	require.False(t, granted(o))
-	p.markUsed(sh.g)
-	p.release(running[1]) // alone waiting, the overflow queue takes it: never starved
-	waitFor(t, "then the overflow queue", func() bool { return granted(o) })
-	for _, g := range append(running[2:], sh.g, o.g) {
-		p.release(g)
+// TestPoolWhoGoesFirst: with the budget full, two polls wait; when a task
+// ends the first named takes the slot, and when another ends the second
+// does, so neither starves.
+func TestPoolWhoGoesFirst(t *testing.T) {
+	q := func(name string) pollKey { return pollKey{queue: name, kind: "activity"} }
+	t0, t1, t2, jobs := q("saas.tenant.00"), q("saas.tenant.01"), q("saas.tenant.02"), q("saas.jobs.00")
+	overflow := q("saas.tenant.overflow-00")
+	for _, tc := range []struct {
+		name          string
+		running       []pollKey // the budget's 5 tasks, the first two end in turn
+		first, second pollKey   // the waiting polls, second waiting longer
+	}{{
+		// Kinds share before queues do: the jobs kind with one task
+		// running goes ahead of the tenant kind with three, even of a
+		// tenant queue with nothing running that waited longer.
+		name:    "kinds share first",
+		running: []pollKey{t0, t0, t1, t1, jobs},
+		first:   jobs, second: t2,
+	}, {
+		// The overflow queue (1 running, load 2x4) goes after a queue of
+		// its kind with 3 running (load 4): the tenants the router found
+		// flooding use what the others leave.
+		name:    "overflow queue last",
+		running: []pollKey{t1, t1, t1, t1, overflow},
+		first:   t1, second: overflow,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := newTestPool(len(tc.running))
+			p.classify = queueClass
+			backlogged(p, append(tc.running, tc.first, tc.second)...)
+			running := runTasks(t, p, tc.running...)
+			second, first := waitInTurn(t, p, tc.second), waitInTurn(t, p, tc.first)
+
+			p.release(running[0])
+			waitFor(t, "first", func() bool { return granted(first) })
+			require.False(t, granted(second))
+			p.markUsed(first.g)
+			p.release(running[1])
+			waitFor(t, "then second", func() bool { return granted(second) })
+			for _, g := range append(running[2:], first.g, second.g) {
+				p.release(g)
+			}
+			require.Equal(t, poolSnapshot{}, p.snapshot())
+		})
 	}
-	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
 
 // TestPoolStrictHoldsTasksOverTheLimit: in a strict pool a task that an
