@@ -680,8 +680,26 @@ func settle(p *pool, pending []*reservation) {
 // pool on the real clock, under -race: every busy queue gets work done, and
 // the peak of running tasks stays within the bound.
 func TestPoolConcurrentUse(t *testing.T) {
+	t.Run("queues", func(t *testing.T) { concurrentUse(t, false) })
+	// Routed queues: the busy ones are two kinds' shards and an overflow
+	// queue, so kinds and weights order the grants; none may starve.
+	t.Run("routed kinds", func(t *testing.T) { concurrentUse(t, true) })
+}
+
+func concurrentUse(t *testing.T, routed bool) {
 	const limit, busyQueues, idleQueues, pollers, tasksPerQueue = 3, 4, 12, 2, 40
 	p := newPool(limit, 5*time.Millisecond, realClock{})
+	key := key
+	if routed {
+		p.classify = queueClass
+		names := []string{"saas.tenant.overflow-00", "saas.tenant.00", "saas.jobs.00", "saas.tenant.01"}
+		key = func(i int) pollKey {
+			if i < len(names) {
+				return pollKey{queue: names[i], kind: "activity"}
+			}
+			return pollKey{queue: fmt.Sprintf("saas.tenant.%02d", i), kind: "activity"}
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var running, peak atomic.Int64
 	var wg sync.WaitGroup
