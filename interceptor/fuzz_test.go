@@ -9,9 +9,11 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tqrouter/tqrouter/registry"
 	"github.com/tqrouter/tqrouter/routing"
@@ -155,6 +157,28 @@ func FuzzWorkflowTenant(f *testing.F) {
 		}
 		if d, routed := routing.ParseTaskQueue("saas", queue); routed && d.Kind.TenantScoped() && tenant == "" {
 			t.Fatalf("a workflow on routed queue %q has neither tenant nor error", queue)
+		}
+	})
+}
+
+// FuzzTenantPayload: the tenant header the router writes without a data
+// converter is byte for byte the payload the SDK's default converter
+// makes, so any worker (or another SDK) reads it as before.
+func FuzzTenantPayload(f *testing.F) {
+	for _, s := range []string{"acme", "38d69f70-d254-41a7-9ebf-aeab054c8c61", "<a&b>", "tenant-ü-☃", "\xff\xfe", `"quoted"\`, "\u2028"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tenant string) {
+		got, err := jsonStringPayload(tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := converter.GetDefaultDataConverter().ToPayload(tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got, want) {
+			t.Fatalf("payload of %q: %v, the SDK's: %v", tenant, got, want)
 		}
 	})
 }

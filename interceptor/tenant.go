@@ -2,6 +2,7 @@ package interceptor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -47,12 +48,34 @@ func (r *Router) setTenantHeader(header map[string]*commonpb.Payload, tenant str
 	if tenant == "" || header == nil {
 		return nil
 	}
-	p, err := r.converter().ToPayload(tenant)
+	var (
+		p   *commonpb.Payload
+		err error
+	)
+	if r.opts.dataConverter == nil {
+		p, err = jsonStringPayload(tenant)
+	} else {
+		p, err = r.opts.dataConverter.ToPayload(tenant)
+	}
 	if err != nil {
 		return fmt.Errorf("tqrouter: encoding the tenant header: %w", err)
 	}
 	header[tenantHeader] = p
 	return nil
+}
+
+// jsonStringPayload is the SDK's default data converter's payload of s,
+// built without its chain of converters (about half the cost of a routed
+// start's header): JSON data, encoding json/plain.
+func jsonStringPayload(s string) (*commonpb.Payload, error) {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	return &commonpb.Payload{
+		Metadata: map[string][]byte{converter.MetadataEncoding: []byte(converter.MetadataEncodingJSON)},
+		Data:     data,
+	}, nil
 }
 
 // headerTenant reads the tenant from a header: ok is false when the header
