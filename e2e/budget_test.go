@@ -366,3 +366,53 @@ func TestBudgetSharedByTwoGroups(t *testing.T) {
 		"every slot returned")
 	t.Logf("two groups, one budget of %d: peak %d activities at once", limit, g.peak.Load())
 }
+
+// TestBudgetSharesByKind: one strict budget of 2 for a tenant kind of three
+// queues (two shards and the overflow queue) and a jobs kind of one, each
+// with a backlog when the workers start. Kinds share the budget first, so
+// the jobs are not outvoted by the tenant kind's three queues: the jobs
+// get about every other slot, and their 6 tasks are done early in the
+// order the 36 tasks start, not only after the tenant kind's queues have
+// had 3 turns for each of theirs.
+func TestBudgetSharesByKind(t *testing.T) {
+	prefix := "kinds-" + strings.NewReplacer(".", "-").Replace(uniqueID(t, "t"))
+	tenant := []string{prefix + ".tenant.00", prefix + ".tenant.01", prefix + ".tenant.overflow-00"}
+	jobs := prefix + ".jobs.00"
+	queues := append(append([]string{}, tenant...), jobs)
+
+	b, err := workers.NewBudget(2, workers.WithStrictLimit())
+	require.NoError(t, err)
+	g := &gauge{work: 200 * time.Millisecond}
+	var mu sync.Mutex
+	var order []string // task queues, in the order their activities start
+	c := dial(t)
+	runs := startSpread(t, c, queues, []int{10, 10, 10, 6})
+	group, err := workers.New(c, queues, budgetOptions, func(r worker.Registry) {
+		r.RegisterWorkflowWithOptions(OneActivity, workflow.RegisterOptions{Name: "OneActivity"})
+		r.RegisterActivityWithOptions(func(ctx context.Context) error {
+			mu.Lock()
+			order = append(order, activity.GetInfo(ctx).TaskQueue)
+			mu.Unlock()
+			return g.Work(ctx)
+		}, activity.RegisterOptions{Name: "BudgetWork"})
+	}, workers.WithBudget(b))
+	require.NoError(t, err)
+	require.NoError(t, group.Start())
+	t.Cleanup(group.Stop)
+	waitAll(t, runs)
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, order, 36)
+	lastJob := 0
+	for i, q := range order {
+		if q == jobs {
+			lastJob = i + 1
+		}
+	}
+	// Kinds first: 12 or 13 (the jobs every other slot). Queues alone
+	// (jobs one queue of four, the overflow queue last): 19, measured
+	// with every queue put in one class.
+	t.Logf("the 6th job started as task %d of 36", lastJob)
+	require.LessOrEqual(t, lastJob, 15, "the jobs kind waited behind the tenant kind's queues: %v", order)
+}
