@@ -113,13 +113,7 @@ func TestEncryptedTenantTravelsToChild(t *testing.T) {
 			pollRoutedQueuesOn(t, c, router, worker.Options{})
 			want := routing.TaskQueueName(prefix, routing.Tenant, routing.StableShard(longTenant, 5))
 
-			ctx := interceptor.WithTenant(testContext(t), longTenant)
-			id := uniqueID(t, "codec")
-			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "main-queue"}, saasapp.TenantProvisioningWorkflow,
-				saasapp.Input{Child: "UserOnboardingWorkflow", ChildQueue: "main-queue"})
-			require.NoError(t, err)
-			var out saasapp.Output
-			require.NoError(t, run.Get(ctx, &out))
+			id, run, out := runParent(t, c, longTenant, "codec", "main-queue")
 
 			got := describe(t, c, id)
 			assert.Equal(t, want, got.TaskQueue)

@@ -120,3 +120,18 @@ func testContext(t *testing.T) context.Context {
 func uniqueID(_ *testing.T, name string) string {
 	return name + "-" + time.Now().Format("150405.000000000")
 }
+
+// runParent runs TenantProvisioningWorkflow for tenant, started on
+// main-queue with a child UserOnboardingWorkflow named on childQueue, and
+// returns its ID, its run and what it reported.
+func runParent(t *testing.T, c client.Client, tenant, name, childQueue string) (string, client.WorkflowRun, saasapp.Output) {
+	t.Helper()
+	ctx := interceptor.WithTenant(testContext(t), tenant)
+	id := uniqueID(t, name)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "main-queue"}, saasapp.TenantProvisioningWorkflow,
+		saasapp.Input{Child: "UserOnboardingWorkflow", ChildQueue: childQueue})
+	require.NoError(t, err)
+	var out saasapp.Output
+	require.NoError(t, run.Get(ctx, &out))
+	return id, run, out
+}

@@ -63,13 +63,7 @@ func TestChildOnLegacyQueueFollowsParentTenant(t *testing.T) {
 	want := vectors.Queue(t, "acme", shards)
 
 	for _, childQueue := range []string{"main-queue", ""} {
-		ctx := interceptor.WithTenant(testContext(t), "acme")
-		id := uniqueID(t, "parent")
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "main-queue"}, saasapp.TenantProvisioningWorkflow,
-			saasapp.Input{Child: "UserOnboardingWorkflow", ChildQueue: childQueue})
-		require.NoError(t, err)
-		var out saasapp.Output
-		require.NoError(t, run.Get(ctx, &out))
+		id, run, out := runParent(t, c, "acme", "parent", childQueue)
 
 		parentHistory := history(t, c, id, run.GetRunID())
 		childID := childStarted(t, parentHistory)
@@ -122,13 +116,7 @@ func TestPinnedTenantRunsOnItsOwnQueue(t *testing.T) {
 	require.Contains(t, polled, "pin.tenant.pinned-acme", "the tenant kind's workers poll the pinned queue")
 	pollRoutedQueues(t, router)
 
-	ctx := interceptor.WithTenant(testContext(t), "acme")
-	id := uniqueID(t, "pinned")
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "main-queue"}, saasapp.TenantProvisioningWorkflow,
-		saasapp.Input{Child: "UserOnboardingWorkflow", ChildQueue: "main-queue"})
-	require.NoError(t, err)
-	var out saasapp.Output
-	require.NoError(t, run.Get(ctx, &out))
+	id, _, out := runParent(t, c, "acme", "pinned", "main-queue")
 	got := describe(t, c, id)
 	assert.Equal(t, "pin.tenant.pinned-acme", got.TaskQueue)
 	assert.Equal(t, "acme", got.Priority.GetFairnessKey())
@@ -137,7 +125,7 @@ func TestPinnedTenantRunsOnItsOwnQueue(t *testing.T) {
 
 	// Another tenant still goes to its shard.
 	other := interceptor.WithTenant(testContext(t), "tenant-ü-☃")
-	run, err = c.ExecuteWorkflow(other, client.StartWorkflowOptions{TaskQueue: "main-queue"}, saasapp.UserOnboardingWorkflow, saasapp.Input{})
+	run, err := c.ExecuteWorkflow(other, client.StartWorkflowOptions{TaskQueue: "main-queue"}, saasapp.UserOnboardingWorkflow, saasapp.Input{})
 	require.NoError(t, err)
 	require.NoError(t, run.Get(other, &out))
 	assert.Equal(t, routing.TaskQueueName("pin", routing.Tenant, routing.StableShard("tenant-ü-☃", 4)), out.WorkflowQueue)

@@ -42,34 +42,36 @@ func (r *Router) withTenantHeader(ctx context.Context, out outcome) error {
 	return r.setTenantHeader(header, out.tenant)
 }
 
-func (o *clientOutbound) ExecuteWorkflow(ctx context.Context, in *sdkinterceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
-	opts, out, err := o.root.routeOptions(ctx, "ExecuteWorkflow", in.WorkflowType, in.Options)
+// routeStart routes a client start's options and writes its tenant header;
+// it returns opts itself when the start stays where it is.
+func (r *Router) routeStart(ctx context.Context, method, workflowType string, opts *client.StartWorkflowOptions) (*client.StartWorkflowOptions, error) {
+	routed, out, err := r.routeOptions(ctx, method, workflowType, opts)
 	if err == nil {
-		err = o.root.withTenantHeader(ctx, out)
+		err = r.withTenantHeader(ctx, out)
 	}
+	return routed, err
+}
+
+func (o *clientOutbound) ExecuteWorkflow(ctx context.Context, in *sdkinterceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
+	opts, err := o.root.routeStart(ctx, "ExecuteWorkflow", in.WorkflowType, in.Options)
 	if err != nil {
 		return nil, err
 	}
-	if opts != in.Options {
+	if opts != in.Options { // the SDK's input is the caller's: copy, never write it
 		routed := *in
-		routed.Options = opts
-		in = &routed
+		routed.Options, in = opts, &routed
 	}
 	return o.Next.ExecuteWorkflow(ctx, in)
 }
 
 func (o *clientOutbound) SignalWithStartWorkflow(ctx context.Context, in *sdkinterceptor.ClientSignalWithStartWorkflowInput) (client.WorkflowRun, error) {
-	opts, out, err := o.root.routeOptions(ctx, "SignalWithStartWorkflow", in.WorkflowType, in.Options)
-	if err == nil {
-		err = o.root.withTenantHeader(ctx, out)
-	}
+	opts, err := o.root.routeStart(ctx, "SignalWithStartWorkflow", in.WorkflowType, in.Options)
 	if err != nil {
 		return nil, err
 	}
 	if opts != in.Options {
 		routed := *in
-		routed.Options = opts
-		in = &routed
+		routed.Options, in = opts, &routed
 	}
 	return o.Next.SignalWithStartWorkflow(ctx, in)
 }

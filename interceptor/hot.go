@@ -232,7 +232,7 @@ func (d *detector) sweep(now time.Time, skip hotKey) []cooled {
 			c.hot = false
 			d.tenants[k] = c
 			d.hot--
-			out = append(out, cooled{k.kind, k.tenant})
+			out = append(out, cooled(k))
 		}
 		if !c.hot && v < 0.01 {
 			delete(d.tenants, k)

@@ -69,20 +69,13 @@ func runDoctor(ctx context.Context, c *command, s streams, args []string) error 
 	fs.DurationVar(&opts.PollerWindow, "poller-window", 2*time.Minute, "a poller counts if the server saw it poll within this time")
 	fs.Var(&legacy, "legacy", "a legacy `queue` that still receives starts, checked too (repeatable)")
 	fs.BoolVar(&probe, "probe-partitions", true, "describe partitions 1 to 3 of each queue to see whether polls reach them")
-	if err := parse(fs, s, args); err != nil {
-		return err
-	}
-	if err := noArguments(fs); err != nil {
+	if err := parseFlagsOnly(fs, s, args); err != nil {
 		return err
 	}
 	opts.ProbePartitions = probe
-	table, kinds, err := rf.layout()
+	queues, err := rf.queues()
 	if err != nil {
 		return err
-	}
-	queues, err := ops.Queues(table, kinds)
-	if err != nil {
-		return usageError(err)
 	}
 	for _, q := range legacy.list {
 		if q == "" {

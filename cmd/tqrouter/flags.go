@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/tqrouter/tqrouter/internal/ops"
 	"github.com/tqrouter/tqrouter/routing"
 )
 
@@ -61,6 +62,19 @@ func (r *routingFlags) table() (*routing.Table, error) {
 
 // layout validates the flags and returns the routing table and the kinds
 // asked about; what is wrong with them is a usage error.
+// queues lists the queues of the layout the flags describe (see ops.Queues).
+func (r *routingFlags) queues() ([]ops.Queue, error) {
+	table, kinds, err := r.layout()
+	if err != nil {
+		return nil, err
+	}
+	queues, err := ops.Queues(table, kinds)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return queues, nil
+}
+
 func (r *routingFlags) layout() (*routing.Table, []routing.QueueKind, error) {
 	table, err := r.table()
 	if err != nil {

@@ -183,8 +183,12 @@ func printFlags(fs *flag.FlagSet) {
 	})
 }
 
-// noArguments is the usage error of a command that takes only flags.
-func noArguments(fs *flag.FlagSet) error {
+// parseFlagsOnly is parse for a command that takes only flags: an argument
+// is a usage error.
+func parseFlagsOnly(fs *flag.FlagSet, s streams, args []string) error {
+	if err := parse(fs, s, args); err != nil {
+		return err
+	}
 	if fs.NArg() > 0 {
 		return usageError(fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}

@@ -45,19 +45,12 @@ func runQueues(_ context.Context, c *command, s streams, args []string) error {
 	out.register(fs)
 	fs.BoolVar(&dynamic, "dynamic-config", false, "print the server dynamic config YAML for these queues")
 	registerNamespace(fs, &namespace)
-	if err := parse(fs, s, args); err != nil {
+	if err := parseFlagsOnly(fs, s, args); err != nil {
 		return err
 	}
-	if err := noArguments(fs); err != nil {
-		return err
-	}
-	table, kinds, err := rf.layout()
+	queues, err := rf.queues()
 	if err != nil {
 		return err
-	}
-	queues, err := ops.Queues(table, kinds)
-	if err != nil {
-		return usageError(err)
 	}
 	if dynamic {
 		return writeDynamicConfig(s.stdout, rf, namespace, queues)

@@ -66,10 +66,7 @@ func runStatus(ctx context.Context, c *command, s streams, args []string) error 
 	out.register(fs)
 	fs.Var(&legacy, "legacy", "legacy queue that starts were routed from (repeatable; default main-queue)")
 	fs.Var(&previous, "previous-shards", "an earlier shard count (repeatable)")
-	if err := parse(fs, s, args); err != nil {
-		return err
-	}
-	if err := noArguments(fs); err != nil {
+	if err := parseFlagsOnly(fs, s, args); err != nil {
 		return err
 	}
 	table, kinds, err := rf.layout()

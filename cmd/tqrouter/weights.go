@@ -82,10 +82,21 @@ func (w *weightsFlags) register(c *command, s streams) *flag.FlagSet {
 // changeLine is one changed queue type in the output of weights apply.
 // readCurrent dials the server and reads the overrides now on the plan's
 // queues; the caller closes the client.
-func (w *weightsFlags) readCurrent(ctx context.Context, plan []ops.QueueWeights) (client.Client, []ops.QueueConfig, error) {
+// readCurrent plans where weights go in the layout the flags describe
+// (ops.PlanWeights), dials the server and reads the overrides those queues
+// have now. The caller closes the client.
+func (w *weightsFlags) readCurrent(ctx context.Context, weights []ops.Weight, limit int) ([]ops.QueueWeights, client.Client, []ops.QueueConfig, error) {
+	table, kinds, err := w.rf.layout()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	plan, err := ops.PlanWeights(table, kinds, weights, limit)
+	if err != nil {
+		return nil, nil, nil, usageError(err)
+	}
 	tc, err := w.sf.dial(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	queues := make([]string, len(plan))
 	for i, qw := range plan {
@@ -94,9 +105,9 @@ func (w *weightsFlags) readCurrent(ctx context.Context, plan []ops.QueueWeights)
 	current, err := ops.ReadOverrides(ctx, tc.WorkflowService(), w.sf.namespace, queues)
 	if err != nil {
 		tc.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return tc, current, nil
+	return plan, tc, current, nil
 }
 
 type changeLine struct {
@@ -135,17 +146,9 @@ func runWeightsApply(ctx context.Context, c *command, s streams, args []string) 
 	if err != nil {
 		return usageError(err)
 	}
-	table, kinds, err := w.rf.layout()
-	if err != nil {
-		return err
-	}
-	plan, err := ops.PlanWeights(table, kinds, weights, limit)
-	if err != nil {
-		return usageError(err)
-	}
 	ctx, cancel := withTimeout(ctx, w.sf.timeout)
 	defer cancel()
-	tc, current, err := w.readCurrent(ctx, plan)
+	plan, tc, current, err := w.readCurrent(ctx, weights, limit)
 	if err != nil {
 		return err
 	}
@@ -232,23 +235,12 @@ func printChanges(w io.Writer, asJSON bool, changes []ops.Change, tenants, queue
 func runWeightsShow(ctx context.Context, c *command, s streams, args []string) error {
 	var w weightsFlags
 	fs := w.register(c, s)
-	if err := parse(fs, s, args); err != nil {
+	if err := parseFlagsOnly(fs, s, args); err != nil {
 		return err
-	}
-	if err := noArguments(fs); err != nil {
-		return err
-	}
-	table, kinds, err := w.rf.layout()
-	if err != nil {
-		return err
-	}
-	plan, err := ops.PlanWeights(table, kinds, nil, 1)
-	if err != nil {
-		return usageError(err)
 	}
 	ctx, cancel := withTimeout(ctx, w.sf.timeout)
 	defer cancel()
-	tc, current, err := w.readCurrent(ctx, plan)
+	plan, tc, current, err := w.readCurrent(ctx, nil, 1)
 	if err != nil {
 		return err
 	}
