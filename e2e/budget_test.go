@@ -72,9 +72,12 @@ var budgetOptions = worker.Options{MaxConcurrentActivityTaskPollers: activityPol
 const activityPollers = 2
 
 // overshootBound is what the budget guarantees: running activities exceed
-// the limit by at most the polls outstanding on idle queues, at most one
-// per activity poller of each queue.
-func overshootBound(limit, queues int) int64 { return int64(limit + queues*activityPollers) }
+// the limit plus its default headroom (a third of the limit) by at most the
+// polls outstanding on idle queues, at most one per activity poller of
+// each queue.
+func overshootBound(limit, queues int) int64 {
+	return int64(limit + limit/3 + queues*activityPollers)
+}
 
 // startSpread starts perQueue[i] OneActivity workflows on queue i and
 // returns their runs.
@@ -149,8 +152,8 @@ func TestBudgetStarvesNoQueue(t *testing.T) {
 // of 12, with 4 and with 34 queues, under steady load (every queue busy
 // from the start) and for a burst that reaches queues that had been idle
 // long enough for their polls to stop counting. It logs the peaks and
-// asserts only the bound: the limit plus one per activity poller of each
-// queue, or the limit itself with workers.WithStrictLimit.
+// asserts only the bound: the limit plus its headroom plus one per activity
+// poller of each queue, or the limit itself with workers.WithStrictLimit.
 func TestBudgetPeak(t *testing.T) {
 	const limit = 12
 	for _, tc := range []struct {
@@ -415,4 +418,89 @@ func TestBudgetSharesByKind(t *testing.T) {
 	// with every queue put in one class.
 	t.Logf("the 6th job started as task %d of 36", lastJob)
 	require.LessOrEqual(t, lastJob, 15, "the jobs kind waited behind the tenant kind's queues: %v", order)
+}
+
+// TestBudgetHeadroom: a budget of 6 full of a tenant queue's long tasks,
+// with 2 more waiting, then 3 jobs. The jobs kind is under its fair share
+// (3 of 6), so all 3 jobs start before any tenant task ends: 2 through the
+// jobs queue's idle polls, the 3rd in the headroom of 3, while the tenant
+// kind, over its share, never runs more than the limit. Without headroom
+// the 3rd job waits for tenant tasks to end. An order of events, not a
+// timing: the tenant tasks last 2 s, the jobs 3 s (so that the jobs queue
+// does not go idle, which would give the 3rd job an idle poll).
+func TestBudgetHeadroom(t *testing.T) {
+	for _, headroom := range []int{3, 0} {
+		t.Run(fmt.Sprintf("headroom %d", headroom), func(t *testing.T) {
+			const limit = 6
+			prefix := "headroom-" + strings.NewReplacer(".", "-").Replace(uniqueID(t, "t"))
+			tenant, jobs := prefix+".tenant.00", prefix+".jobs.00"
+			b, err := workers.NewBudget(limit, workers.WithHeadroom(headroom))
+			require.NoError(t, err)
+
+			var (
+				mu      sync.Mutex
+				events  []string // "start q" and "end q", in order
+				running atomic.Int64
+			)
+			note := func(e string) {
+				mu.Lock()
+				events = append(events, e)
+				mu.Unlock()
+			}
+			c := dial(t)
+			group, err := workers.New(c, []string{tenant, jobs}, budgetOptions, func(r worker.Registry) {
+				r.RegisterWorkflowWithOptions(OneActivity, workflow.RegisterOptions{Name: "OneActivity"})
+				r.RegisterActivityWithOptions(func(ctx context.Context) error {
+					q := activity.GetInfo(ctx).TaskQueue
+					note("start " + q)
+					running.Add(1)
+					defer running.Add(-1)
+					defer note("end " + q)
+					work := 3 * time.Second
+					if q == tenant {
+						work = 2 * time.Second
+					}
+					select {
+					case <-time.After(work):
+						return nil
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}, activity.RegisterOptions{Name: "BudgetWork"})
+			}, workers.WithBudget(b))
+			require.NoError(t, err)
+			require.NoError(t, group.Start())
+			t.Cleanup(group.Stop)
+
+			runs := startSpread(t, c, []string{tenant}, []int{limit + 2})
+			require.Eventually(t, func() bool { return running.Load() >= limit }, 10*time.Second, time.Millisecond)
+			runs = append(runs, startSpread(t, c, []string{jobs}, []int{3})...)
+			waitAll(t, runs)
+
+			mu.Lock()
+			defer mu.Unlock()
+			firstEnd, jobStarts, tenantRunning, tenantPeak := -1, []int{}, 0, 0
+			for i, e := range events {
+				switch e {
+				case "start " + tenant:
+					tenantRunning++
+					tenantPeak = max(tenantPeak, tenantRunning)
+				case "end " + tenant:
+					tenantRunning--
+					if firstEnd < 0 {
+						firstEnd = i
+					}
+				case "start " + jobs:
+					jobStarts = append(jobStarts, i)
+				}
+			}
+			require.Len(t, jobStarts, 3)
+			require.Equal(t, limit, tenantPeak, "the kind over its share stays within the limit")
+			if headroom > 0 {
+				require.Less(t, jobStarts[2], firstEnd, "a job waited for the tenant kind's tasks: %v", events)
+			} else {
+				require.Greater(t, jobStarts[2], firstEnd, "without headroom the 3rd job waits for the tenant kind: %v", events)
+			}
+		})
+	}
 }

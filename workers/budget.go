@@ -55,28 +55,33 @@ const defaultNexusSlots = 1000
 // uncounted, so a task that reaches it starts without waiting for room.
 //
 // Who goes first when room is short: routed queues are grouped by their
-// kind ([routing.SplitTaskQueue]). The next free slot goes to the kind
-// with the fewest tasks running, so kinds share contested capacity equally
-// however many queues each has: a flood of tenant work does not hold back
-// the jobs kind, nor the reverse. Within the kind it goes to the queue
-// with the fewest tasks running and polls out, counting an overflow queue
-// four times: the overflow queues hold only the tenants the router found
-// flooding, so they use what the other queues leave and never starve. A
-// queue that is not routed (a legacy queue during a migration) is a kind
-// of its own.
+// kind ([routing.SplitTaskQueue]), and a kind's overflow queues, which
+// hold only the tenants the router found flooding, form a group of their
+// own that weighs four times. The next free slot goes to the group with
+// the fewest tasks running (weighed), so kinds share contested capacity
+// equally however many queues each has: a flood of tenant work does not
+// hold back the jobs kind, nor the reverse, and the flooding tenants use
+// what the others leave, never starving. Within a group it goes to the
+// queue with the fewest tasks running and polls out. A queue that is not
+// routed (a legacy queue during a migration) is a group of its own.
+//
+// The headroom ([WithHeadroom], by default a third of the limit): when the limit
+// is full, a group under its fair share of it (the limit split between the
+// groups with work, by weight) may still start tasks, up to limit +
+// headroom, while the groups over their share start nothing until the
+// count is back under the limit. So a kind that was idle when a flood
+// filled the limit starts its work at once instead of waiting for the
+// flood's tasks to end, and the flood pays the excess back from its own
+// next slots; the flood itself never goes past the limit.
 //
 // A poll taken for idle can still return a task, so the tasks running at
-// once can exceed the limit by the polls outstanding on idle queues: under
-// steady load by none; when work reaches idle queues, by at most one per
-// idle activity queue (one per poller for a queue whose backlog ran out
-// within the last poll timeout). Eager activities and eager workflow
-// starts are granted only within the limit. [WithStrictLimit] removes the
-// overshoot by making such tasks wait in the worker. Measured with a limit
-// of 12 (e2e/TestBudgetPeak, 2-core machine, two runs): a peak of 12 with
-// 4 loaded queues, 13 with 34, 20 for a burst on 34 idle queues, and 12
-// with WithStrictLimit; without a budget and
-// MaxConcurrentActivityExecutionSize 12, 48 with 4 queues and 72 to 123
-// with 34.
+// once can exceed limit + headroom by the polls outstanding on idle
+// queues: under steady load by none; when work reaches idle queues, by at
+// most one per idle activity queue (one per poller for a queue whose
+// backlog ran out within the last poll timeout). Eager activities and
+// eager workflow starts are granted only within the limit.
+// [WithStrictLimit] makes the limit hard: no headroom, and such tasks wait
+// in the worker. Measured peaks are in the README (e2e/TestBudgetPeak).
 //
 // A Budget is safe for concurrent use and may be shared by several groups.
 type Budget struct {
@@ -97,6 +102,9 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 	if o.workflowLimit <= 0 {
 		return nil, fmt.Errorf("tqrouter: budget workflow task limit %d, want > 0", o.workflowLimit)
 	}
+	if o.headroom != nil && *o.headroom < 0 {
+		return nil, fmt.Errorf("tqrouter: budget headroom %d, want >= 0", *o.headroom)
+	}
 	if o.idleAfter <= 0 {
 		return nil, fmt.Errorf("tqrouter: budget idle-poll time %v, want > 0", o.idleAfter)
 	}
@@ -107,6 +115,13 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 	for _, p := range []*pool{b.activities, b.workflows} {
 		p.strict, p.classify = o.strict, queueClass
 	}
+	switch {
+	case o.strict:
+	case o.headroom != nil:
+		b.activities.headroom = *o.headroom
+	default:
+		b.activities.headroom = limit / 3
+	}
 	if err := b.registerMetrics(o.meterProvider); err != nil {
 		return nil, err
 	}
@@ -115,6 +130,10 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 
 // Limit returns how many activities may run at once.
 func (b *Budget) Limit() int { return b.activities.limit }
+
+// Headroom returns how many activities past the limit a kind under its
+// fair share may start (see [WithHeadroom]).
+func (b *Budget) Headroom() int { return b.activities.headroom }
 
 // InUse returns how many activities are running now.
 func (b *Budget) InUse() int { return b.activities.snapshot().used }

@@ -20,6 +20,7 @@ func TestNewBudgetValidates(t *testing.T) {
 		{limit: -1},
 		{limit: 1, opts: []BudgetOption{WithWorkflowTaskLimit(0)}},
 		{limit: 1, opts: []BudgetOption{WithIdlePollAfter(0)}},
+		{limit: 1, opts: []BudgetOption{WithHeadroom(-1)}},
 	} {
 		_, err := NewBudget(tc.limit, tc.opts...)
 		require.ErrorContains(t, err, "tqrouter: ")
@@ -28,6 +29,21 @@ func TestNewBudgetValidates(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, b.Limit())
 	require.Equal(t, DefaultWorkflowTaskLimit, b.workflows.limit, "workflow tasks default to the SDK's limit of one worker")
+	for _, tc := range []struct {
+		limit, headroom int
+		opts            []BudgetOption
+	}{
+		{12, 4, nil}, // a third of the limit
+		{3, 1, nil}, {2, 0, nil},
+		{12, 0, []BudgetOption{WithHeadroom(0)}},
+		{12, 20, []BudgetOption{WithHeadroom(20)}},
+		{12, 0, []BudgetOption{WithHeadroom(20), WithStrictLimit()}},
+	} {
+		b, err := NewBudget(tc.limit, tc.opts...)
+		require.NoError(t, err)
+		require.Equal(t, tc.headroom, b.Headroom())
+		require.Zero(t, b.workflows.headroom, "workflow tasks have none")
+	}
 }
 
 // TestBudgetGauges reads the budget's gauges through the OpenTelemetry SDK.
@@ -35,7 +51,7 @@ func TestBudgetGauges(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	clk := newManualClock()
-	b, err := NewBudget(2, WithWorkflowTaskLimit(5), WithMeterProvider(mp), withClock(clk), WithIdlePollAfter(testIdle))
+	b, err := NewBudget(2, WithWorkflowTaskLimit(5), WithHeadroom(0), WithMeterProvider(mp), withClock(clk), WithIdlePollAfter(testIdle))
 	require.NoError(t, err)
 
 	backlogged(b.activities, key(1), key(2), key(3))

@@ -22,7 +22,10 @@
 // and an idle queue holds none of it. When capacity is short, kinds share
 // it first (a jobs group and a tenant group under one budget each get
 // their turn, whatever their number of queues), then the queues of a kind,
-// the overflow queues of flooding tenants last.
+// the overflow queues of flooding tenants last. A kind under its fair
+// share may go past the limit into the budget's headroom ([WithHeadroom]),
+// so it does not wait for a flood's tasks to end; the kinds over their
+// share pay it back.
 //
 // # Stopping under traffic
 //

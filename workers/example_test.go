@@ -1,6 +1,7 @@
 package workers_test
 
 import (
+	"fmt"
 	"log"
 
 	"go.temporal.io/sdk/client"
@@ -38,4 +39,20 @@ func ExampleWithBudget() {
 		log.Fatal(err)
 	}
 	_ = group // group.Run(worker.InterruptCh()) runs until SIGINT or a fatal worker error
+}
+
+// A budget of 12 activities lets a kind under its fair share start 4 more
+// while another kind fills the 12 (by default a third of the limit);
+// WithHeadroom(0) keeps every counted task within the 12.
+func ExampleWithHeadroom() {
+	for _, opts := range [][]workers.BudgetOption{nil, {workers.WithHeadroom(0)}} {
+		budget, err := workers.NewBudget(12, opts...)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(budget.Limit(), budget.Headroom())
+	}
+	// Output:
+	// 12 4
+	// 12 0
 }

@@ -33,6 +33,7 @@ type BudgetOption func(*budgetOptions)
 type budgetOptions struct {
 	workflowLimit int
 	strict        bool
+	headroom      *int // nil: a third of the limit
 	idleAfter     time.Duration
 	meterProvider metric.MeterProvider
 	clock         clock
@@ -53,11 +54,22 @@ func WithIdlePollAfter(d time.Duration) BudgetOption {
 	return func(o *budgetOptions) { o.idleAfter = d }
 }
 
+// WithHeadroom sets how many activities past the limit a kind under its
+// fair share may start while the limit is full (by default a third of the
+// limit, rounded down). It lets a kind that was idle when another filled
+// the limit start its work without waiting for the other's tasks to end;
+// the kinds over their share start nothing until the count is back under
+// the limit, so they pay the excess back. 0 keeps every counted grant
+// within the limit. [WithStrictLimit] sets it to 0.
+func WithHeadroom(n int) BudgetOption {
+	return func(o *budgetOptions) { o.headroom = &n }
+}
+
 // WithStrictLimit makes the limit hard: a task that a poll taken for idle
 // brings when the budget is full waits in the worker until a task ends,
-// instead of running over the limit. Its timeouts (start-to-close,
-// heartbeat, workflow task) run while it waits, so use it only when the
-// tasks' timeouts leave room for the length of a task.
+// instead of running over the limit, and the headroom is 0. Its timeouts
+// (start-to-close, heartbeat, workflow task) run while it waits, so use it
+// only when the tasks' timeouts leave room for the length of a task.
 func WithStrictLimit() BudgetOption {
 	return func(o *budgetOptions) { o.strict = true }
 }

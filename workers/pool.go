@@ -25,8 +25,9 @@ import (
 // (the task arrived at an idle queue), or it has had none.
 //
 // A poll is granted when used + young + eager < limit and its key is not
-// held. A key is held while it has an aged poll, or while it has any poll
-// and is cold. An idle key, one that is cold for a poll that ended (not
+// held, or, for a key of a class under its fair share (see the headroom
+// below), when that sum is under limit + headroom. A key is held while it
+// has an aged poll, or while it has any poll and is cold. An idle key, one that is cold for a poll that ended (not
 // for want of any), with nothing running and no poll out, is granted its
 // one poll at once, aged: it waits for work, not for room, so a task that
 // reaches an idle queue starts without waiting for capacity, and no idle
@@ -42,19 +43,29 @@ import (
 // that work at once, which releases the key; young polls leave the count
 // within idleAfter (they become tasks, or age), and tasks end, which makes
 // capacity. Among waiters not held, the next grant goes to a waiter of the
-// class with the fewest tasks running and young polls out, and within it
-// to the key with the least weighted load: its tasks running plus polls
-// out, plus one, times its weight (arrival order among equals). A key's
-// class and weight come from its queue's name (see queueClass): the class
-// is a router's queue kind, so kinds share contested capacity equally
-// whatever their number of queues, and the weight is overflowWeight for an
-// overflow queue, which holds only tenants the router found flooding, else
-// 1. So a kind with little running takes the next free slot ahead of a
-// kind that floods; within a kind a queue with nothing running goes ahead
-// of a busy queue's pollers, and the overflow queue gets a slot only when
-// its load is under a quarter of the others'. Every grant raises its
-// class's and key's load, so every queue's turn comes. There is at most
-// one waiter per poller.
+// class with the least load (its tasks running and young polls out, plus
+// one, times its weight), and within it
+// to the key with the fewest tasks running and polls out (arrival order
+// among equals). A key's class and the class's weight come from its
+// queue's name (see queueClass): the class is a router's queue kind, or
+// its overflow queues, so kinds share contested capacity equally whatever
+// their number of queues; the weight is overflowWeight for overflow
+// queues, which hold only tenants the router found flooding, else 1. So a
+// kind with little
+// running takes the next free slot ahead of a kind that floods, and the
+// overflow queues get a slot only when their load is under the other
+// classes'. Every grant raises its class's and key's load, so every
+// queue's turn comes. There is at most one waiter per poller.
+//
+// The headroom: once the limit is reached, a class under its fair share
+// (the limit times its inverse weight over the sum of the inverse weights
+// of the classes active: with tasks running, young polls, or waiters not
+// held) is still granted polls until limit + headroom, and the others wait
+// until the count is back under the limit. So a kind that was idle when a
+// flood filled the limit does not wait for the flood's tasks to end, and
+// the flood, over its share, pays the excess back from its own next
+// grants and is granted nothing past the limit itself. The headroom is
+// for counted grants; eager reservations stay within the limit.
 //
 // In a strict pool, a task from an aged poll that finds no room (or other
 // such tasks waiting) waits in markUsed, ahead of every poll, until a task
@@ -62,14 +73,16 @@ import (
 // running tasks.
 //
 // Why the running tasks stay near the limit: when a counted grant is made
-// the counted sum is at most the limit afterwards, and moving a young or
-// eager grant to used keeps it. Only an aged poll returning a task raises
-// it. A cold key has at most one poll, so at most one aged; a hot key at
+// the counted sum is at most the limit afterwards (limit + headroom for a
+// class under its share), and moving a young or eager grant to used keeps
+// it. Only an aged poll returning a task raises it. A cold key has at most one poll, so at most one aged; a hot key at
 // most as many as its pollers, until a poll comes back empty or brings a
 // task after aging, which makes it cold. Under steady load polls return
 // tasks at once and never age.
 type pool struct {
 	limit     int
+	headroom  int                                           // see pool: counted grants past limit for classes under their share
+	pass      int                                           // counts underShareLocked calls, to mark active classes once each
 	classify  func(queue string) (class string, weight int) // nil: one class, weight 1
 	strict    bool
 	idleAfter time.Duration
@@ -107,34 +120,42 @@ type keyState struct {
 	running int  // used grants: its tasks running now
 	hot     bool // its last poll to end brought a task within idleAfter
 	seen    bool // a poll of it has ended
-	weight  int  // see load
 	class   *classState
 }
 
 // classState is what the pool knows of a class of keys (see pool).
 type classState struct {
 	counted int // the class's tasks running and young polls
+	weight  int // see load
+	mark    int // the pool's pass in which it was last found active
 }
 
-// load is what orders waiters: a key's tasks running and polls out, plus
-// one so that weight counts for an idle key too, times its weight.
-func (ks *keyState) load() int { return (ks.running + ks.polls + 1) * ks.weight }
+// load is what orders the waiters of classes: the class's tasks running
+// and young polls, plus one so that the weight counts for an idle class
+// too, times its weight.
+func (cs *classState) load() int { return (cs.counted + 1) * cs.weight }
 
-// overflowWeight is the weight of a router's overflow queue, which holds
-// only tenants whose starts flood: while other queues of its kind wait, it
-// gets a slot only when its load is under a quarter of theirs.
+// load is what orders the waiters of one class: a key's tasks running and
+// polls out.
+func (ks *keyState) load() int { return ks.running + ks.polls }
+
+// overflowWeight is the weight of a kind's overflow queues, which hold
+// only tenants whose starts flood: while other classes wait, they get a
+// slot only when their count is under a quarter of the others', and their
+// fair share is a quarter of a kind's.
 const overflowWeight = 4
 
 // queueClass is a Budget's classify: a routed queue's class is its prefix
-// and kind, and its weight overflowWeight for an overflow queue; any
-// other queue (a legacy queue during a migration) is a class of its own.
+// and kind, weight 1, except that a kind's overflow queues are a class of
+// their own, weight overflowWeight; any other queue (a legacy queue during
+// a migration) is a class of its own.
 func queueClass(queue string) (string, int) {
 	prefix, d, ok := routing.SplitTaskQueue(queue)
 	if !ok {
 		return queue, 1
 	}
 	if d.Role == routing.OverflowQueue {
-		return prefix + "." + string(d.Kind), overflowWeight
+		return prefix + "." + string(d.Kind) + "." + d.Role.String(), overflowWeight
 	}
 	return prefix + "." + string(d.Kind), 1
 }
@@ -148,10 +169,10 @@ func (p *pool) key(k pollKey) *keyState {
 		}
 		cs := p.classes[class]
 		if cs == nil {
-			cs = &classState{}
+			cs = &classState{weight: weight}
 			p.classes[class] = cs
 		}
-		ks = &keyState{weight: weight, class: cs}
+		ks = &keyState{class: cs}
 		p.keys[k] = ks
 	}
 	return ks
@@ -169,8 +190,8 @@ func (ks *keyState) taskEnded()   { ks.running--; ks.class.counted-- }
 // before reports whether a waiter of a goes before one of b (see pool).
 func (p *pool) before(a, b pollKey) bool {
 	ka, kb := p.key(a), p.key(b)
-	if ka.class.counted != kb.class.counted {
-		return ka.class.counted < kb.class.counted
+	if ka.class != kb.class {
+		return ka.class.load() < kb.class.load()
 	}
 	return ka.load() < kb.load()
 }
@@ -327,6 +348,29 @@ func (p *pool) heldLocked(k pollKey) bool {
 
 func (p *pool) roomLocked() bool { return p.used+p.nYoung+p.eager < p.limit }
 
+// underShareLocked returns whether a class is under its fair share of the
+// limit: limit times its inverse weight over the sum of the active
+// classes' (those with tasks running, young polls, or waiters not held).
+func (p *pool) underShareLocked() func(*classState) bool {
+	p.pass++
+	var sum float64
+	for _, cs := range p.classes {
+		if cs.counted > 0 {
+			cs.mark = p.pass
+			sum += 1 / float64(cs.weight)
+		}
+	}
+	for _, w := range p.waiters {
+		if cs := p.key(w.key).class; cs.mark != p.pass && !p.heldLocked(w.key) {
+			cs.mark = p.pass
+			sum += 1 / float64(cs.weight)
+		}
+	}
+	return func(cs *classState) bool {
+		return float64(cs.counted)*float64(cs.weight)*sum < float64(p.limit)
+	}
+}
+
 // ageLocked moves polls granted idleAfter ago or earlier to aged.
 func (p *pool) ageLocked(now time.Time) {
 	n := 0
@@ -359,10 +403,15 @@ func (p *pool) dispatchLocked() {
 		close(h.ch)
 	}
 	p.grantIdleLocked(now)
-	for len(p.held) == 0 && p.roomLocked() {
+	for len(p.held) == 0 && p.used+p.nYoung+p.eager < p.limit+p.headroom {
+		room := p.roomLocked()
+		var under func(*classState) bool
+		if !room {
+			under = p.underShareLocked()
+		}
 		next := -1
 		for i, w := range p.waiters {
-			if p.heldLocked(w.key) {
+			if p.heldLocked(w.key) || (!room && !under(p.key(w.key).class)) {
 				continue
 			}
 			if next < 0 || p.before(w.key, p.waiters[next].key) {

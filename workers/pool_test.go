@@ -372,12 +372,19 @@ func TestPoolWhoGoesFirst(t *testing.T) {
 		running: []pollKey{t0, t0, t1, t1, jobs},
 		first:   jobs, second: t2,
 	}, {
-		// The overflow queue (1 running, load 2x4) goes after a queue of
-		// its kind with 3 running (load 4): the tenants the router found
-		// flooding use what the others leave.
+		// The overflow queues, with 1 task running (load 2x4), go after
+		// the shard queues of their kind with 4 (load 5): the tenants
+		// the router found flooding use what the others leave.
 		name:    "overflow queue last",
 		running: []pollKey{t1, t1, t1, t1, overflow},
 		first:   t1, second: overflow,
+	}, {
+		// Even with nothing running, the overflow queues (load 1x4) go
+		// after a tenant kind with 2 running (load 3), though they waited
+		// longer.
+		name:    "idle overflow queue last",
+		running: []pollKey{t0, t1, jobs, jobs, jobs},
+		first:   t2, second: overflow,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, _ := newTestPool(len(tc.running))
@@ -398,6 +405,59 @@ func TestPoolWhoGoesFirst(t *testing.T) {
 			require.Equal(t, poolSnapshot{}, p.snapshot())
 		})
 	}
+}
+
+// TestPoolHeadroom: with the limit full, a kind under its fair share is
+// granted polls past the limit, up to limit + headroom, while the kinds
+// over their share wait until the count is back under the limit; without
+// headroom the kind under its share waits too.
+func TestPoolHeadroom(t *testing.T) {
+	q := func(name string) pollKey { return pollKey{queue: name, kind: "activity"} }
+	tenant, jobs, overflow := q("saas.tenant.00"), q("saas.jobs.00"), q("saas.tenant.overflow-00")
+	t.Run("headroom 3", func(t *testing.T) {
+		p, _ := newTestPool(4)
+		p.classify, p.headroom = queueClass, 3
+		backlogged(p, tenant, jobs, overflow)
+		running := runTasks(t, p, tenant, tenant, overflow, overflow)
+		o := waitInTurn(t, p, overflow) // over its share: 4 x 1/1.25 = 3.2 for tenant, 0.8 for overflow
+		// Shares of 4 with tenant (weight 1), overflow (4) and jobs (1)
+		// active: 4/2.25 = 1.8 each for tenant and jobs, 0.4 for overflow.
+		jobsRunning := runTasks(t, p, jobs, jobs) // past the limit: 0 and 1 < 1.8
+		j := waitInTurn(t, p, jobs)               // 2 is not, though 6 < 4 + 3
+		tn := waitInTurn(t, p, tenant)            // nor is tenant's 2
+		require.Equal(t, 6, p.snapshot().used)
+
+		// The kinds over their share pay the excess back: tasks end, and
+		// nobody is granted until the count is under the limit.
+		p.release(running[2])
+		p.release(running[3]) // overflow now has none running: under its share
+		waitFor(t, "overflow", func() bool { return granted(o) })
+		require.False(t, granted(tn) || granted(j))
+		p.markUsed(o.g)
+		p.release(running[0])
+		p.release(running[1])
+		waitFor(t, "tenant", func() bool { return granted(tn) })
+		require.False(t, granted(j), "jobs kind at its share")
+		for _, g := range append(jobsRunning, o.g, tn.g) {
+			p.release(g)
+		}
+		waitFor(t, "jobs", func() bool { return granted(j) })
+		p.release(j.g)
+		require.Equal(t, poolSnapshot{}, p.snapshot())
+	})
+	t.Run("no headroom", func(t *testing.T) {
+		p, _ := newTestPool(4)
+		p.classify = queueClass
+		backlogged(p, tenant, jobs)
+		running := runTasks(t, p, tenant, tenant, tenant, tenant)
+		j := waitInTurn(t, p, jobs)
+		p.release(running[0])
+		waitFor(t, "jobs", func() bool { return granted(j) })
+		for _, g := range append(running[1:], j.g) {
+			p.release(g)
+		}
+		require.Equal(t, poolSnapshot{}, p.snapshot())
+	})
 }
 
 // TestPoolStrictHoldsTasksOverTheLimit: in a strict pool a task that an
@@ -517,6 +577,9 @@ func TestPoolBound(t *testing.T) {
 		limit := 1 + rng.IntN(5)
 		p, clk := newTestPool(limit)
 		p.strict = seed%2 == 1
+		if !p.strict {
+			p.headroom = rng.IntN(3)
+		}
 		key := key
 		if seed%3 == 0 { // routed queues: two kinds, an overflow queue
 			p.classify = queueClass
@@ -628,7 +691,7 @@ func TestPoolBound(t *testing.T) {
 			nHeld := len(p.held)
 			p.mu.Unlock()
 			require.Equal(t, len(marking), nHeld)
-			require.LessOrEqual(t, s.used+s.young+s.eager-aged, limit, "seed %d", seed)
+			require.LessOrEqual(t, s.used+s.young+s.eager-aged, limit+p.headroom, "seed %d", seed)
 			p.mu.Lock()
 			counted := 0
 			for _, c := range p.classes {
