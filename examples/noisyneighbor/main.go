@@ -74,6 +74,7 @@ func main() {
 	flag.IntVar(&cfg.JobStarts, "jobs", cfg.JobStarts, "cleanup jobs")
 	flag.DurationVar(&cfg.Work, "work", cfg.Work, "work per workflow")
 	flag.IntVar(&cfg.Slots, "slots", cfg.Slots, "worker budget: activities the run's workers may run at once, in all")
+	flag.IntVar(&cfg.Headroom, "headroom", cfg.Headroom, "routed budget's headroom: activities past the budget a kind under its fair share may start (-1: the budget's default, a third of the budget)")
 	flag.IntVar(&cfg.Shards, "shards", cfg.Shards, "tenant shards of the routed run")
 	flag.Parse()
 
@@ -174,8 +175,8 @@ func report(out io.Writer, baseline, routed scenario.Result) {
 	if bm > 0 && rm > 0 {
 		fmt.Fprintf(out, "\nNoisy tenant's makespan (first start to last completion): baseline %.1f s, routed %.1f s: routed/baseline %.2f\n", bm/1000, rm/1000, rm/bm)
 	}
-	fmt.Fprintf(out, "Budget (activities the workers may run at once): baseline %d on %d queue, routed %d on %d queues.\n",
-		baseline.Run.Budget, baseline.Run.Queues, routed.Run.Budget, routed.Run.Queues)
+	fmt.Fprintf(out, "Budget (activities the workers may run at once): baseline %d on %d queue, routed %d on %d queues (a kind under its fair share may start %d more).\n",
+		baseline.Run.Budget, baseline.Run.Queues, routed.Run.Budget, routed.Run.Queues, routed.Run.Headroom)
 	fmt.Fprintf(out, "Peak running (counted by the activities): baseline %d, routed %d.\n", baseline.Run.PeakRunning, routed.Run.PeakRunning)
 }
 

@@ -55,6 +55,11 @@ type Config struct {
 	// once, in all. The baseline's one worker has all of them; the routed
 	// run's workers share them as routedWorkers says.
 	Slots int
+	// Headroom is how many activities past Slots the routed run's budget
+	// lets a kind under its fair share start (workers.WithHeadroom); -1,
+	// Default's, leaves the budget's default, a third of Slots. The
+	// baseline's worker has no such thing.
+	Headroom int
 	// Shards is the tenant shard count of the routed run, and the one the
 	// quiet tenants are classified by in both runs.
 	Shards int
@@ -77,7 +82,7 @@ type Config struct {
 // about 24, and keep the quiet load (36 x 600 ms over 4 s, 5.4 slots on
 // average) within the budget of 12 slots.
 func Default() Config {
-	return Config{Seed: 1, NoisyStarts: 150, QuietTenants: 12, QuietStarts: 3, JobStarts: 5, Work: 600 * time.Millisecond, Slots: 12, Shards: 3, Spread: 4 * time.Second}
+	return Config{Seed: 1, NoisyStarts: 150, QuietTenants: 12, QuietStarts: 3, JobStarts: 5, Work: 600 * time.Millisecond, Slots: 12, Headroom: -1, Shards: 3, Spread: 4 * time.Second}
 }
 
 // The classes measured.
@@ -172,6 +177,9 @@ type Stats struct {
 type RunStats struct {
 	// Budget is how many activities the run's workers may run at once.
 	Budget int `json:"budget"`
+	// Headroom is how many more a kind under its fair share may start
+	// when the budget is full (workers.WithHeadroom): 0 in the baseline.
+	Headroom int `json:"headroom"`
 	// PeakRunning is the most activities that ran at once, counted by the
 	// activities themselves.
 	PeakRunning int `json:"peak_running"`
@@ -245,9 +253,10 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 
 	meter := &saasapp.Meter{}
 	var (
-		queues []string
-		group  *workers.Group
-		budget int
+		queues   []string
+		group    *workers.Group
+		budget   int
+		headroom int
 	)
 	if routed {
 		name = "routed"
@@ -259,7 +268,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 		tenantQueues, _ := router.Table().PollQueues(routing.Tenant)
 		jobQueues, _ := router.Table().PollQueues(routing.Jobs)
 		queues = append(tenantQueues, jobQueues...)
-		if group, budget, err = routedWorkers(workerClient, queues, cfg.Slots, meter.Register); err != nil {
+		if group, budget, headroom, err = routedWorkers(workerClient, queues, cfg.Slots, cfg.Headroom, meter.Register); err != nil {
 			return Result{}, err
 		}
 	} else {
@@ -423,7 +432,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	}
 	res := summarize(samples, !cfg.AbandonNoisy)
 	res.Run = RunStats{
-		Budget: budget, PeakRunning: meter.Peak(), Queues: len(queues),
+		Budget: budget, Headroom: headroom, PeakRunning: meter.Peak(), Queues: len(queues),
 		Seed: cfg.Seed, Shards: cfg.Shards, NoisyTenant: cast.Noisy, ShardMateTenants: cast.ShardMates(cfg.Shards),
 	}
 	return res, nil
@@ -438,16 +447,21 @@ const floodInFlight = 64
 // started, sharing one work-conserving budget of slots activities at once
 // (workers.Budget): capacity goes to whichever queue has work, so the
 // noisy tenant's queues may use every slot the quiet ones leave idle, as
-// the baseline's single worker may.
-func routedWorkers(c client.Client, queues []string, slots int, register func(worker.Registry)) (*workers.Group, int, error) {
+// the baseline's single worker may. It returns the group, the budget's
+// limit and its headroom.
+func routedWorkers(c client.Client, queues []string, slots, headroom int, register func(worker.Registry)) (*workers.Group, int, int, error) {
 	// Workflow tasks keep the budget's default, the limit the baseline's
 	// one worker has: the budget compared is activities.
-	budget, err := workers.NewBudget(slots)
+	var opts []workers.BudgetOption
+	if headroom >= 0 {
+		opts = append(opts, workers.WithHeadroom(headroom))
+	}
+	budget, err := workers.NewBudget(slots, opts...)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	g, err := workers.New(c, queues, worker.Options{}, register, workers.WithBudget(budget))
-	return g, slots, err
+	return g, budget.Limit(), budget.Headroom(), err
 }
 
 func workflowID(prefix, class, tenant string, seq int) string {
