@@ -35,7 +35,8 @@ const defaultNexusSlots = 1000
 // that have work: a queue without work holds none of it, and no queue with
 // work is kept waiting by idle ones.
 //
-// It keeps two counts with the same rule. Activities (activity tasks,
+// It keeps two counts with the same rule, except that only activities
+// have a headroom (below). Activities (activity tasks,
 // local activities and session activities) count against the limit given
 // to [NewBudget]; workflow tasks count against a limit of their own
 // ([WithWorkflowTaskLimit], by default [DefaultWorkflowTaskLimit]), so that long

@@ -60,8 +60,6 @@ func (r *routingFlags) table() (*routing.Table, error) {
 	return routing.NewTable(r.config())
 }
 
-// layout validates the flags and returns the routing table and the kinds
-// asked about; what is wrong with them is a usage error.
 // queues lists the queues of the layout the flags describe (see ops.Queues).
 func (r *routingFlags) queues() ([]ops.Queue, error) {
 	table, kinds, err := r.layout()
@@ -75,6 +73,8 @@ func (r *routingFlags) queues() ([]ops.Queue, error) {
 	return queues, nil
 }
 
+// layout validates the flags and returns the routing table and the kinds
+// asked about; what is wrong with them is a usage error.
 func (r *routingFlags) layout() (*routing.Table, []routing.QueueKind, error) {
 	table, err := r.table()
 	if err != nil {

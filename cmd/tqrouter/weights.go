@@ -79,13 +79,10 @@ func (w *weightsFlags) register(c *command, s streams) *flag.FlagSet {
 	return fs
 }
 
-// changeLine is one changed queue type in the output of weights apply.
-// readCurrent dials the server and reads the overrides now on the plan's
-// queues; the caller closes the client.
-// readCurrent plans where weights go in the layout the flags describe
+// planAndRead plans where weights go in the layout the flags describe
 // (ops.PlanWeights), dials the server and reads the overrides those queues
 // have now. The caller closes the client.
-func (w *weightsFlags) readCurrent(ctx context.Context, weights []ops.Weight, limit int) ([]ops.QueueWeights, client.Client, []ops.QueueConfig, error) {
+func (w *weightsFlags) planAndRead(ctx context.Context, weights []ops.Weight, limit int) ([]ops.QueueWeights, client.Client, []ops.QueueConfig, error) {
 	table, kinds, err := w.rf.layout()
 	if err != nil {
 		return nil, nil, nil, err
@@ -110,6 +107,7 @@ func (w *weightsFlags) readCurrent(ctx context.Context, weights []ops.Weight, li
 	return plan, tc, current, nil
 }
 
+// changeLine is one changed queue type in the output of weights apply.
 type changeLine struct {
 	Queue   string             `json:"queue"`
 	Type    string             `json:"type"`
@@ -148,7 +146,7 @@ func runWeightsApply(ctx context.Context, c *command, s streams, args []string) 
 	}
 	ctx, cancel := withTimeout(ctx, w.sf.timeout)
 	defer cancel()
-	plan, tc, current, err := w.readCurrent(ctx, weights, limit)
+	plan, tc, current, err := w.planAndRead(ctx, weights, limit)
 	if err != nil {
 		return err
 	}
@@ -240,7 +238,7 @@ func runWeightsShow(ctx context.Context, c *command, s streams, args []string) e
 	}
 	ctx, cancel := withTimeout(ctx, w.sf.timeout)
 	defer cancel()
-	plan, tc, current, err := w.readCurrent(ctx, nil, 1)
+	plan, tc, current, err := w.planAndRead(ctx, nil, 1)
 	if err != nil {
 		return err
 	}

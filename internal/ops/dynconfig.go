@@ -18,15 +18,15 @@ func WriteDynamicConfig(w io.Writer, namespace string, queues []Queue, partition
 		{"matching.numTaskqueueWritePartitions", fmt.Sprint(partitions)},
 		{"matching.enableFairness", "true"},
 	}
+	ns := ""
+	if namespace != "" {
+		ns = fmt.Sprintf("      namespace: %q\n", namespace)
+	}
 	for _, k := range keys {
 		if _, err := fmt.Fprintf(w, "%s:\n", k.key); err != nil {
 			return err
 		}
 		for _, q := range queues {
-			ns := ""
-			if namespace != "" {
-				ns = fmt.Sprintf("      namespace: %q\n", namespace)
-			}
 			if _, err := fmt.Fprintf(w, "  - value: %s\n    constraints:\n%s      taskQueueName: %q\n", k.value, ns, q.Name); err != nil {
 				return err
 			}
