@@ -215,7 +215,12 @@ func (s *Server) Close() error {
 // Otherwise it builds (first run only, see Binary) and starts the embedded
 // dev server on a random loopback address and waits until its frontend
 // answers. Close the returned Server when done.
+//
+// In a test binary run with -short it returns [ErrShort] and does nothing.
 func Start(ctx context.Context, opts Options) (*Server, error) {
+	if shortTest() {
+		return nil, ErrShort
+	}
 	ns := opts.Namespace
 	if ns == "" {
 		ns = os.Getenv(NamespaceEnv)

@@ -3,6 +3,7 @@ package devserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -33,6 +34,7 @@ func TestStartDevServer(t *testing.T) {
 
 	start := time.Now()
 	srv, err := Start(ctx, Options{Namespaces: []string{"second"}})
+	skipShort(t, err)
 	require.NoError(t, err)
 	t.Logf("server at %s ready in %v", srv.Address(), time.Since(start))
 	defer func() {
@@ -69,6 +71,7 @@ func TestDefaultDynamicConfig(t *testing.T) {
 	defer cancel()
 	t.Setenv(AddressEnv, "")
 	srv, err := Start(ctx, Options{DynamicConfig: SinglePartition()})
+	skipShort(t, err)
 	require.NoError(t, err)
 	defer func() { _ = srv.Close() }()
 	c, err := client.DialContext(ctx, srv.ClientOptions())
@@ -119,6 +122,7 @@ func TestStartExistingCluster(t *testing.T) {
 	t.Setenv(AddressEnv, "example.invalid:7233")
 	t.Setenv(NamespaceEnv, "")
 	srv, err := Start(context.Background(), Options{Namespace: "ns", UI: true})
+	skipShort(t, err)
 	require.NoError(t, err)
 	require.Equal(t, "example.invalid:7233", srv.Address())
 	require.Equal(t, "ns", srv.Namespace())
@@ -128,6 +132,7 @@ func TestStartExistingCluster(t *testing.T) {
 
 func TestStartFailsFast(t *testing.T) {
 	_, err := Binary(context.Background(), os.Stderr)
+	skipShort(t, err)
 	require.NoError(t, err)
 	t.Setenv(AddressEnv, "")
 	start := time.Now()
@@ -166,6 +171,7 @@ func TestStartWithUI(t *testing.T) {
 	defer cancel()
 	t.Setenv(AddressEnv, "")
 	srv, err := Start(ctx, Options{UI: true, Namespaces: []string{"second"}})
+	skipShort(t, err)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, srv.Close()) }()
 
@@ -206,6 +212,7 @@ matching.numTaskqueueWritePartitions:
     constraints: {taskQueueName: saas.tenant.00}
 `), 0o644))
 	srv, err := Start(ctx, Options{DynamicConfigFile: file})
+	skipShort(t, err)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, srv.Close()) }()
 	c, err := client.DialContext(ctx, srv.ClientOptions())
@@ -241,5 +248,14 @@ func TestServerArgsPartitions(t *testing.T) {
 		if !has(one, kv) {
 			t.Errorf("SinglePartition: %s missing from %v", kv, one)
 		}
+	}
+}
+
+// skipShort skips t when Start or Binary refused to build or start a server
+// because the tests run with -short.
+func skipShort(t *testing.T, err error) {
+	t.Helper()
+	if errors.Is(err, ErrShort) {
+		t.Skip(err)
 	}
 }
