@@ -33,7 +33,6 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -78,7 +77,9 @@ func main() {
 	flag.IntVar(&cfg.Shards, "shards", cfg.Shards, "tenant shards of the routed run")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// Ctrl-C, SIGTERM, or the end of the process that ran it (a killed
+	// `go run` passes nothing on) stop the run and --keep's server.
+	ctx, stop := devserver.NotifyContext(context.Background())
 	defer stop()
 	if err := run(ctx, os.Stdout, o, cfg); err != nil {
 		log.Fatal("noisyneighbor: ", err)

@@ -15,7 +15,8 @@
 // so several servers can run side by side on distinct loopback addresses
 // (127.x.y.z) with the same ports. The program
 // exits non-zero with a message on stderr when it cannot start, and stops
-// cleanly on SIGINT or SIGTERM.
+// cleanly on SIGINT or SIGTERM, and when the process named by --parent-pid
+// (internal/devserver passes its own) exits, however it was stopped.
 package main
 
 import (
@@ -112,6 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "devserver: --parent-pid %d is not the parent of this process (parent is %d)\n", opts.parentPID, os.Getppid())
 		return 2
 	}
+	gone := parentGone(opts.parentPID)
 
 	// Install signal handling before the (multi-second) start so an early
 	// SIGINT/SIGTERM still shuts down cleanly.
@@ -151,7 +153,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	select {
 	case <-sigCh:
-	case <-parentGone(opts.parentPID):
+	case <-gone:
 		if opts.logLevel != "never" {
 			fmt.Fprintf(stderr, "devserver: parent process %d is gone, shutting down\n", opts.parentPID)
 		}
@@ -183,16 +185,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// parentDeathSignal is what the kernel sends on Linux when the parent exits
+// (see watchParentDeath); a signal of its own, so that it is never mistaken
+// for a request to stop.
+const parentDeathSignal = syscall.SIGUSR2
+
 // parentGone returns a channel that is closed once our parent process is no
-// longer pid (it died and we were re-parented). A zero pid disables the check.
+// longer pid (it died and we were re-parented): the server never outlives
+// the process that started it, even one killed without a chance to stop it.
+// On Linux the kernel signals the parent's death at once; everywhere the
+// parent's PID is also polled every 500 ms. A zero pid disables the check.
 func parentGone(pid int) <-chan struct{} {
 	ch := make(chan struct{})
 	if pid <= 0 {
 		return ch
 	}
+	hint := make(chan os.Signal, 1)
+	signal.Notify(hint, parentDeathSignal)
+	_ = watchParentDeath(parentDeathSignal) // the poll below still works without it
 	go func() {
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		// Checked after the kernel was asked, so a parent that died before
+		// is seen here.
 		for os.Getppid() == pid {
-			time.Sleep(500 * time.Millisecond)
+			select {
+			case <-hint:
+			case <-tick.C:
+			}
 		}
 		close(ch)
 	}()
