@@ -27,11 +27,17 @@ import (
 // that the skip can be tried: go test -ldflags=-X=...e2e.chromium=/absent.
 var chromium = "/usr/bin/chromium"
 
+// keepUIEnv names the environment variable that keeps the screenshot of
+// TestWebUIShowsRoutedWorkflow when the test passes (`make ui-check` sets it);
+// a failed test always keeps it, with the page's DOM.
+const keepUIEnv = "TQROUTER_UI_KEEP"
+
 // TestWebUIShowsRoutedWorkflow opens a routed workflow in the Temporal Web UI
 // of a dev server with a headless Chromium, and checks that the page a user
 // sees names the shard queue the router chose and the tenant's fairness
 // key. It saves a screenshot of the page in a new temporary directory and
-// logs its path; if the test fails, the page's DOM (workflow.html) too.
+// logs its path; if the test fails, the page's DOM (workflow.html) too. The
+// directory is removed when the test passes, unless $TQROUTER_UI_KEEP is set.
 func TestWebUIShowsRoutedWorkflow(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Skipf("needs Chromium at %s (apt-get install chromium): %v", chromium, err)
@@ -74,12 +80,17 @@ func TestWebUIShowsRoutedWorkflow(t *testing.T) {
 		"/workflows/" + run.GetID() + "/" + run.GetRunID() + "/history"
 	dir, err := os.MkdirTemp("", "tqrouter-ui-")
 	require.NoError(t, err)
-	dom := browse(ctx, t, "--dump-dom", page)
+	var dom string
 	t.Cleanup(func() {
-		if t.Failed() {
+		switch {
+		case t.Failed():
 			_ = os.WriteFile(filepath.Join(dir, "workflow.html"), []byte(dom), 0o644)
+			t.Logf("the page's DOM and screenshot (if taken) are kept in %s", dir)
+		case os.Getenv(keepUIEnv) == "":
+			_ = os.RemoveAll(dir)
 		}
 	})
+	dom = browse(ctx, t, "--dump-dom", page)
 	require.Contains(t, dom, run.GetID(), "the page shows the workflow")
 	require.Equal(t, out.WorkflowQueue, field(dom, "Task Queue"), "the page shows the routed task queue")
 	require.Equal(t, "acme", field(dom, "Fairness"), "the page shows the tenant's fairness key")
@@ -89,7 +100,9 @@ func TestWebUIShowsRoutedWorkflow(t *testing.T) {
 	fi, err := os.Stat(shot)
 	require.NoError(t, err)
 	require.NotZero(t, fi.Size())
-	t.Logf("%s (queue %s): screenshot %s", page, out.WorkflowQueue, shot)
+	if os.Getenv(keepUIEnv) != "" {
+		t.Logf("%s (queue %s): screenshot %s", page, out.WorkflowQueue, shot)
+	}
 }
 
 // browse runs headless Chromium on page with args and returns its stdout.
