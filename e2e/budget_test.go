@@ -277,9 +277,7 @@ func (f *failPolls) turnOn() {
 // retryLongPollGracePeriod) and reports a fatal error; Run returns it and
 // stops every other worker of the group.
 func TestGroupRunReturnsFatalWorkerError(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for the SDK's two-minute grace period")
-	}
+	skipUnlessLong(t, "waits for the SDK's two-minute grace period")
 	f := &failPolls{cancels: map[*context.CancelFunc]struct{}{}}
 	opts := server.ClientOptions()
 	opts.ConnectionOptions.DialOptions = append(opts.ConnectionOptions.DialOptions,

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -20,6 +21,20 @@ import (
 	"github.com/tqrouter/tqrouter/routing"
 	"github.com/tqrouter/tqrouter/workers"
 )
+
+// longEnv names the environment variable that turns on the tests only a long
+// run needs (`make test-long` sets it): the ones that wait minutes for
+// something the SDK or server does on its own clock.
+const longEnv = "TQROUTER_LONG"
+
+// skipUnlessLong skips t unless $TQROUTER_LONG is set; why says what makes
+// the test long.
+func skipUnlessLong(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv(longEnv) == "" {
+		t.Skipf("%s: runs in a long run only (%s=1, make test-long)", why, longEnv)
+	}
+}
 
 // dial returns a client of the test server with the given interceptors.
 func dial(t testing.TB, interceptors ...sdkinterceptor.ClientInterceptor) client.Client {
