@@ -38,16 +38,19 @@ type Route struct {
 // for concurrent use. Names of kinds other than [Tenant] and [Jobs] are
 // computed on first use and kept.
 type Table struct {
-	cfg    Config
-	tenant *kindQueues                               // the built-in kinds, without a map lookup
-	jobs   *kindQueues                               //
-	names  atomic.Pointer[map[QueueKind]*kindQueues] // other kinds; copy on write
-	mu     sync.Mutex                                // serializes writers of names
-	labels []string                                  // the pin labels, sorted, without repeats
+	cfg      Config
+	tenant   *kindQueues                               // the built-in kinds, without a map lookup
+	jobs     *kindQueues                               //
+	names    atomic.Pointer[map[QueueKind]*kindQueues] // other kinds; copy on write
+	mu       sync.Mutex                                // serializes writers of names
+	labels   []string                                  // the pin labels, sorted, without repeats
+	shards   divisor                                   // cfg.Shards
+	overflow divisor                                   // cfg.overflow(), when it is not 0
 }
 
 // kindQueues are the queue names of one kind.
 type kindQueues struct {
+	scoped   bool              // the kind is tenant-scoped
 	shards   []string          // by shard; only 00 for a kind that is not tenant-scoped
 	overflow []string          // by number; none for a kind that is not tenant-scoped
 	pinned   map[string]string // label → queue
@@ -60,7 +63,8 @@ func NewTable(cfg Config) (*Table, error) {
 		return nil, err
 	}
 	cfg.Pins = maps.Clone(cfg.Pins)
-	t := &Table{cfg: cfg}
+	cfg.Unscoped = slices.Clone(cfg.Unscoped)
+	t := &Table{cfg: cfg, shards: newDivisor(cfg.Shards), overflow: newDivisor(cfg.overflow())}
 	for _, label := range cfg.Pins {
 		t.labels = append(t.labels, label)
 	}
@@ -72,10 +76,11 @@ func NewTable(cfg Config) (*Table, error) {
 }
 
 func (t *Table) build(kind QueueKind) *kindQueues {
-	if !kind.TenantScoped() {
+	if !t.TenantScoped(kind) {
 		return &kindQueues{shards: []string{TaskQueueName(t.cfg.Prefix, kind, 0)}}
 	}
 	q := &kindQueues{
+		scoped:   true,
 		shards:   make([]string, t.cfg.Shards),
 		overflow: make([]string, t.cfg.overflow()),
 		pinned:   make(map[string]string, len(t.labels)),
@@ -92,12 +97,36 @@ func (t *Table) build(kind QueueKind) *kindQueues {
 	return q
 }
 
-// Config returns the configuration of t. Its Pins map is a copy.
+// Config returns the configuration of t. Its Pins and Unscoped are copies,
+// made on every call; a caller on a hot path asks [Table.Prefix],
+// [Table.Pinned] or [Table.TenantScoped] instead.
 func (t *Table) Config() Config {
 	cfg := t.cfg
 	cfg.Pins = maps.Clone(cfg.Pins)
+	cfg.Unscoped = slices.Clone(cfg.Unscoped)
 	return cfg
 }
+
+// Prefix returns the queue prefix of t ([Config.Prefix]), without copying
+// the configuration.
+func (t *Table) Prefix() string { return t.cfg.Prefix }
+
+// Pinned returns the pin label of tenant ([Config.Pins]) and whether it is
+// pinned, without copying the pins.
+func (t *Table) Pinned(tenant string) (label string, ok bool) {
+	if len(t.cfg.Pins) == 0 {
+		return "", false
+	}
+	label, ok = t.cfg.Pins[tenant]
+	return label, ok
+}
+
+// TenantScoped reports whether the starts of kind belong to a tenant: they
+// need a tenant ID, are sharded by it and carry its fairness key. Every kind
+// is tenant-scoped except [Jobs] and the kinds [Config.Unscoped] declares.
+// It is the one answer to that question: the interceptor, the workers and
+// the operator tools ask it.
+func (t *Table) TenantScoped(kind QueueKind) bool { return !unscoped(kind, t.cfg.Unscoped) }
 
 // queues returns the shared, read-only queue names of kind.
 func (t *Table) queues(kind QueueKind) (*kindQueues, error) {
@@ -152,7 +181,7 @@ func (t *Table) PollQueues(kind QueueKind, shards ...int) ([]string, error) {
 		}
 	}
 	out = append(out, q.overflow...)
-	if kind.TenantScoped() {
+	if q.scoped {
 		for _, label := range t.labels {
 			out = append(out, q.pinned[label])
 		}
@@ -167,7 +196,7 @@ func (t *Table) PollQueues(kind QueueKind, shards ...int) ([]string, error) {
 // [ErrInvalidTenant]; a kind that is not tenant-scoped has its one queue.
 func (t *Table) TenantQueues(kind QueueKind, tenant string) ([]string, error) {
 	home, err := t.TenantRoute(kind, tenant, 0)
-	if err != nil || home.Role == PinnedQueue || !kind.TenantScoped() {
+	if err != nil || home.Role == PinnedQueue || !t.TenantScoped(kind) {
 		return []string{home.TaskQueue}, err
 	}
 	hot, err := t.HotRoute(kind, tenant, 0)
@@ -185,34 +214,36 @@ func (t *Table) TenantQueues(kind QueueKind, tenant string) ([]string, error) {
 // nothing, except the derived fairness key of a tenant ID longer than
 // [MaxFairnessKeyLen] bytes.
 func (t *Table) TenantRoute(kind QueueKind, tenant string, weight float32) (Route, error) {
-	if !kind.TenantScoped() {
-		return t.JobRoute(kind)
-	}
-	if err := ValidateTenant(tenant); err != nil {
-		return Route{}, err
-	}
-	w, err := NormalizeWeight(weight)
-	if err != nil {
-		return Route{}, err
-	}
 	q, err := t.queues(kind)
 	if err != nil {
 		return Route{}, err
 	}
+	if !q.scoped {
+		return Route{Kind: kind, Role: ShardQueue, TaskQueue: q.shards[0]}, nil
+	}
+	if !validTenant(tenant) {
+		return Route{}, ValidateTenant(tenant)
+	}
+	w := weight
+	if !(w == 0 || w >= MinWeight && w <= MaxWeight) { // NaN too
+		if w, err = NormalizeWeight(weight); err != nil {
+			return Route{}, err
+		}
+	}
 	// One hash serves the shard, the overflow queue and, for a long ID,
 	// the fairness key.
 	sum := digest(tenant)
-	r := Route{Kind: kind, Role: ShardQueue, Shard: pick(&sum, 0, t.cfg.Shards), FairnessKey: tenant, FairnessWeight: w}
+	r := Route{Kind: kind, Role: ShardQueue, Shard: t.shards.pick(&sum, 0), FairnessKey: tenant, FairnessWeight: w}
 	if len(tenant) > MaxFairnessKeyLen {
 		r.FairnessKey = derivedFairnessKey(&sum)
 	}
-	if label, pinned := t.cfg.Pins[tenant]; pinned {
+	if label, pinned := t.Pinned(tenant); pinned {
 		r.Role, r.TaskQueue = PinnedQueue, q.pinned[label]
 		return r, nil
 	}
 	r.TaskQueue = q.shards[r.Shard]
 	if len(q.overflow) > 0 {
-		r.Overflow = q.overflow[pick(&sum, 4, len(q.overflow))]
+		r.Overflow = q.overflow[t.overflow.pick(&sum, 4)]
 	}
 	return r, nil
 }

@@ -152,7 +152,7 @@ func PlanWeights(table *routing.Table, kinds []routing.QueueKind, weights []Weig
 	var plan []QueueWeights
 	index := map[string]int{}
 	for _, k := range kinds {
-		if !k.TenantScoped() {
+		if !table.TenantScoped(k) {
 			continue
 		}
 		queues, err := table.PollQueues(k)
