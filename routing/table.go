@@ -130,10 +130,14 @@ func (t *Table) TenantScoped(kind QueueKind) bool { return !unscoped(kind, t.cfg
 
 // queues returns the shared, read-only queue names of kind.
 func (t *Table) queues(kind QueueKind) (*kindQueues, error) {
-	switch kind {
-	case Tenant:
+	if kind == Tenant { // small enough to inline into a route
 		return t.tenant, nil
-	case Jobs:
+	}
+	return t.otherQueues(kind)
+}
+
+func (t *Table) otherQueues(kind QueueKind) (*kindQueues, error) {
+	if kind == Jobs {
 		return t.jobs, nil
 	}
 	if q, ok := (*t.names.Load())[kind]; ok {
@@ -213,39 +217,50 @@ func (t *Table) TenantQueues(kind QueueKind, tenant string) ([]string, error) {
 // an error wrapping [ErrInvalidTenant] or [ErrInvalidWeight]. It allocates
 // nothing, except the derived fairness key of a tenant ID longer than
 // [MaxFairnessKeyLen] bytes.
-func (t *Table) TenantRoute(kind QueueKind, tenant string, weight float32) (Route, error) {
+func (t *Table) TenantRoute(kind QueueKind, tenant string, weight float32) (r Route, err error) {
+	// A wrapper small enough to inline: the route is 11 words, too many
+	// for registers, and returning it from a call costs more than
+	// computing it; inlined, route fills the caller's own variable.
+	err = t.route(&r, kind, tenant, weight)
+	return r, err
+}
+
+// route is [Table.TenantRoute], filling *r, which must be zero; on error it
+// leaves *r zero.
+func (t *Table) route(r *Route, kind QueueKind, tenant string, weight float32) error {
 	q, err := t.queues(kind)
 	if err != nil {
-		return Route{}, err
+		return err
 	}
 	if !q.scoped {
-		return Route{Kind: kind, Role: ShardQueue, TaskQueue: q.shards[0]}, nil
+		r.Kind, r.Role, r.TaskQueue = kind, ShardQueue, q.shards[0]
+		return nil
 	}
 	if !validTenant(tenant) {
-		return Route{}, ValidateTenant(tenant)
+		return ValidateTenant(tenant)
 	}
 	w := weight
 	if !(w == 0 || w >= MinWeight && w <= MaxWeight) { // NaN too
 		if w, err = NormalizeWeight(weight); err != nil {
-			return Route{}, err
+			return err
 		}
 	}
 	// One hash serves the shard, the overflow queue and, for a long ID,
 	// the fairness key.
 	sum := digest(tenant)
-	r := Route{Kind: kind, Role: ShardQueue, Shard: t.shards.pick(&sum, 0), FairnessKey: tenant, FairnessWeight: w}
+	r.Kind, r.Role, r.Shard, r.FairnessKey, r.FairnessWeight = kind, ShardQueue, t.shards.pick(&sum, 0), tenant, w
 	if len(tenant) > MaxFairnessKeyLen {
 		r.FairnessKey = derivedFairnessKey(&sum)
 	}
 	if label, pinned := t.Pinned(tenant); pinned {
 		r.Role, r.TaskQueue = PinnedQueue, q.pinned[label]
-		return r, nil
+		return nil
 	}
 	r.TaskQueue = q.shards[r.Shard]
 	if len(q.overflow) > 0 {
 		r.Overflow = q.overflow[t.overflow.pick(&sum, 4)]
 	}
-	return r, nil
+	return nil
 }
 
 // HotRoute is [Table.TenantRoute] for a tenant whose starts flood: its start
@@ -253,9 +268,12 @@ func (t *Table) TenantRoute(kind QueueKind, tenant string, weight float32) (Rout
 // package documentation), so that its shard-mates are not queued behind it.
 // A pinned tenant keeps its own queue, and with [NoOverflow] the tenant
 // stays on its shard.
-func (t *Table) HotRoute(kind QueueKind, tenant string, weight float32) (Route, error) {
-	r, err := t.TenantRoute(kind, tenant, weight)
-	return r.Hot(), err
+func (t *Table) HotRoute(kind QueueKind, tenant string, weight float32) (r Route, err error) {
+	err = t.route(&r, kind, tenant, weight) // inlined, as TenantRoute is
+	if r.Overflow != "" {
+		r.Role, r.TaskQueue = OverflowQueue, r.Overflow
+	}
+	return r, err
 }
 
 // Hot returns r as it is for a tenant whose starts flood: on its overflow

@@ -65,10 +65,10 @@ func validTenant(id string) bool {
 	if len(id) == 0 || len(id) > MaxTenantLen {
 		return false
 	}
-	if names.PrintableASCII(id) {
-		return id[0] != ' ' && id[len(id)-1] != ' ' && !isDerivedKey(id)
+	if !names.PrintableASCII(id) {
+		return names.Check(id, MaxTenantLen) == nil // a derived key is ASCII
 	}
-	return names.Check(id, MaxTenantLen) == nil // not ASCII: decode, then a derived key is ASCII
+	return id[0] != ' ' && id[len(id)-1] != ' ' && (len(id) != MaxFairnessKeyLen || !isDerivedKey(id))
 }
 
 // isDerivedKey reports whether s has the form of a derived fairness key:

@@ -54,37 +54,40 @@ const (
 // PrintableASCII reports whether every byte of s is printable ASCII, 0x20
 // (space) to 0x7e ('~'). It reads eight bytes at a time.
 func PrintableASCII(s string) bool {
-	var bad uint64
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		bad |= outside(load64(s, i))
-	}
-	if i < len(s) {
-		if len(s) >= 8 {
-			bad |= outside(load64(s, len(s)-8)) // the last eight, overlapping
-		} else {
-			for ; i < len(s); i++ {
-				if s[i]-0x20 > 0x7e-0x20 {
-					return false
-				}
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			if s[i]-0x20 > 0x7e-0x20 {
+				return false
 			}
 		}
+		return true
+	}
+	bad := outside(load64(s[len(s)-8:])) // the last eight, overlapping what the loop reads
+	for len(s) >= 16 {
+		bad |= outside(load64(s)) | outside(load64(s[8:]))
+		s = s[16:]
+	}
+	if len(s) >= 8 {
+		bad |= outside(load64(s))
 	}
 	return bad&highs == 0
 }
 
 // outside sets the high bit of some byte of the result if any byte of x is
 // below 0x20 or above 0x7e (the bit need not be that byte's: only "any"
-// is exact). Below 0x20: x - 0x20 borrows into the high bit of a byte that
-// did not have it. Above 0x7e: x + 1 sets the high bit, or x has it.
+// is exact). Above 0x7e: x + 1 sets the high bit of that byte, or x has
+// it. Below 0x20, with no high bit in x: x - 0x20 borrows into the high
+// bit of the lowest such byte (the bytes below it subtract without a
+// borrow, as they are at least 0x20 or else the lowest).
 func outside(x uint64) uint64 {
-	return (x-ones*0x20)&^x | (x + ones) | x
+	return (x - ones*0x20) | (x + ones) | x
 }
 
-// load64 reads s[i:i+8] as a little-endian word; the compiler makes it one
-// load.
-func load64(s string, i int) uint64 {
-	s = s[i : i+8]
+// load64 reads the first eight bytes of s as a little-endian word; the
+// compiler makes it one load. Which byte is which does not matter to
+// [outside].
+func load64(s string) uint64 {
+	_ = s[7]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
