@@ -34,3 +34,37 @@ func BenchmarkLookup(b *testing.B) {
 }
 
 func maxProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkRegister registers n new workflow types into an empty registry,
+// beside its baseline, inserting the same names into a plain map; ns/type
+// stays flat as n grows when registering is linear.
+func BenchmarkRegister(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 20_000} {
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf("Type%d", i)
+		}
+		b.Run(fmt.Sprintf("map/types:%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m := map[string]routing.QueueKind{}
+				for _, name := range names {
+					m[name] = routing.Tenant
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/type")
+		})
+		b.Run(fmt.Sprintf("registry/types:%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var r Registry
+				for _, name := range names {
+					if err := r.RegisterWorkflow(name, routing.Tenant); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/type")
+		})
+	}
+}

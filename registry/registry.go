@@ -6,14 +6,13 @@ package registry
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
+	"github.com/tqrouter/tqrouter/internal/names"
 	"github.com/tqrouter/tqrouter/routing"
 )
 
@@ -21,25 +20,26 @@ var (
 	// ErrConflict is returned when a workflow (or activity) type is
 	// registered again with a different kind.
 	ErrConflict = errors.New("tqrouter: type already registered with another kind")
-	// ErrInvalidWorkflow is returned for an empty type name or a value that
-	// is neither a workflow (or activity) function nor a type name.
+	// ErrInvalidWorkflow is returned for a value that is neither a
+	// workflow (or activity) function nor a type name, and for a type name
+	// that is empty, longer than [MaxTypeNameLen], not valid UTF-8, or has
+	// control characters or surrounding white space: the rule tenant IDs
+	// follow.
 	ErrInvalidWorkflow = errors.New("tqrouter: invalid workflow")
 )
+
+// MaxTypeNameLen is the longest workflow or activity type name accepted, in
+// bytes: the Temporal server's default limit (limit.maxIDLength).
+const MaxTypeNameLen = 1000
 
 // Registry maps workflow type names, and the activity type names of
 // standalone activities, to queue kinds. Workflow and activity types are
 // separate namespaces, as they are in Temporal. A zero Registry is ready to
-// use and safe for concurrent use. Lookups never block: they read an
-// immutable snapshot, and registrations publish a new one.
+// use and safe for concurrent use. Lookups never block, and registering a
+// type costs the same however many are registered.
 type Registry struct {
-	mu   sync.Mutex               // serializes writers
-	snap atomic.Pointer[snapshot] // copy on write
-}
-
-// snapshot is one immutable state of a Registry.
-type snapshot struct {
-	workflows  map[string]routing.QueueKind
-	activities map[string]routing.QueueKind
+	workflows  sync.Map // type name → routing.QueueKind
+	activities sync.Map // type name → routing.QueueKind
 }
 
 // Default returns a new Registry holding the product's workflow types:
@@ -48,12 +48,14 @@ type snapshot struct {
 // TokenCleanupWorkflow on [routing.Jobs] queues.
 func Default() *Registry {
 	r := &Registry{}
-	r.snap.Store(&snapshot{workflows: map[string]routing.QueueKind{
+	for name, kind := range map[string]routing.QueueKind{
 		"TenantProvisioningWorkflow": routing.Tenant,
 		"TenantDeletionWorkflow":     routing.Tenant,
 		"UserOnboardingWorkflow":     routing.Tenant,
 		"TokenCleanupWorkflow":       routing.Jobs,
-	}})
+	} {
+		r.workflows.Store(name, kind)
+	}
 	return r
 }
 
@@ -87,86 +89,60 @@ func (r *Registry) RegisterActivity(a any, kind routing.QueueKind) error {
 }
 
 func (r *Registry) register(name string, kind routing.QueueKind, activity bool) error {
-	if name == "" || strings.TrimSpace(name) != name {
-		return fmt.Errorf("%w: type name %q", ErrInvalidWorkflow, name)
+	if err := names.Check(name, MaxTypeNameLen); err != nil {
+		return fmt.Errorf("%w: type name %q: %v", ErrInvalidWorkflow, name, err)
 	}
 	if err := routing.ValidateKind(kind); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var next snapshot
-	if p := r.snap.Load(); p != nil {
-		next = *p
-	}
-	old := next.workflows
-	what := "workflow"
+	types, what := &r.workflows, "workflow"
 	if activity {
-		old, what = next.activities, "activity"
+		types, what = &r.activities, "activity"
 	}
-	if have, ok := old[name]; ok {
-		if have != kind {
-			return fmt.Errorf("%w: %s type %q is %q, not %q", ErrConflict, what, name, have, kind)
-		}
-		return nil
+	if have, loaded := types.LoadOrStore(name, kind); loaded && have.(routing.QueueKind) != kind {
+		return fmt.Errorf("%w: %s type %q is %q, not %q", ErrConflict, what, name, have, kind)
 	}
-	types := make(map[string]routing.QueueKind, len(old)+1)
-	maps.Copy(types, old)
-	types[name] = kind
-	if activity {
-		next.activities = types
-	} else {
-		next.workflows = types
-	}
-	r.snap.Store(&next)
 	return nil
 }
 
 // Lookup returns the kind of workflowType, and whether it is registered.
 func (r *Registry) Lookup(workflowType string) (routing.QueueKind, bool) {
-	p := r.snap.Load()
-	if p == nil {
-		return "", false
-	}
-	kind, ok := p.workflows[workflowType]
-	return kind, ok
+	return lookup(&r.workflows, workflowType)
 }
 
 // LookupActivity returns the kind of the activity type activityType, and
 // whether it is registered.
 func (r *Registry) LookupActivity(activityType string) (routing.QueueKind, bool) {
-	p := r.snap.Load()
-	if p == nil {
+	return lookup(&r.activities, activityType)
+}
+
+func lookup(types *sync.Map, name string) (routing.QueueKind, bool) {
+	kind, ok := types.Load(name)
+	if !ok {
 		return "", false
 	}
-	kind, ok := p.activities[activityType]
-	return kind, ok
+	return kind.(routing.QueueKind), true
 }
 
 // Types returns the registered workflow type names of kind, sorted.
 func (r *Registry) Types(kind routing.QueueKind) []string {
-	var names []string
-	if p := r.snap.Load(); p != nil {
-		for name, k := range p.workflows {
-			if k == kind {
-				names = append(names, name)
-			}
+	var out []string
+	for name, k := range r.workflows.Range {
+		if k.(routing.QueueKind) == kind {
+			out = append(out, name.(string))
 		}
 	}
-	slices.Sort(names)
-	return names
+	slices.Sort(out)
+	return out
 }
 
 // Kinds returns the kinds that have at least one workflow or activity type
 // registered, sorted.
 func (r *Registry) Kinds() []routing.QueueKind {
 	var kinds []routing.QueueKind
-	if p := r.snap.Load(); p != nil {
-		for _, k := range p.workflows {
-			kinds = append(kinds, k)
-		}
-		for _, k := range p.activities {
-			kinds = append(kinds, k)
+	for _, types := range []*sync.Map{&r.workflows, &r.activities} {
+		for _, k := range types.Range {
+			kinds = append(kinds, k.(routing.QueueKind))
 		}
 	}
 	slices.Sort(kinds)

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/grpc"
 
+	"github.com/tqrouter/tqrouter/internal/names"
 	"github.com/tqrouter/tqrouter/routing"
 )
 
@@ -212,10 +213,16 @@ func FuzzRegister(f *testing.F) {
 	f.Add("UserOnboardingWorkflow", "tenant")
 	f.Add("", "jobs")
 	f.Add("x", "a.b")
+	f.Add("\x00", "jobs")
+	f.Add(" Padded", "tenant")
 	f.Fuzz(func(t *testing.T, name, kind string) {
 		var r Registry
 		err := r.RegisterWorkflow(name, routing.QueueKind(kind))
 		got, ok := r.Lookup(name)
+		valid := names.Check(name, MaxTypeNameLen) == nil && routing.ValidateKind(routing.QueueKind(kind)) == nil
+		if (err == nil) != valid {
+			t.Fatalf("RegisterWorkflow(%q, %q) = %v, but the name and kind rules say valid=%v", name, kind, err, valid)
+		}
 		if err != nil {
 			if ok {
 				t.Fatalf("refused registration of %q/%q is visible", name, kind)

@@ -53,6 +53,13 @@ type Config struct {
 	// [MaxKindLen] ASCII letters, digits, '-' or '_'; tenants may share one.
 	// [NewTable] copies the map.
 	Pins map[string]string
+	// Unscoped declares the kinds that are not tenant-scoped besides
+	// [Jobs], which always is not: their starts need no tenant, go to the
+	// kind's one queue, shard 00, and carry no fairness key. Every kind not
+	// declared here is tenant-scoped; [Tenant] cannot be declared here.
+	// Ask [Table.TenantScoped], never compare kinds. [NewTable] copies the
+	// slice.
+	Unscoped []QueueKind
 }
 
 // overflow is the number of overflow queues of a tenant-scoped kind.
@@ -85,6 +92,14 @@ func (c Config) Validate() error {
 	}
 	if c.Overflow < NoOverflow || c.Overflow > MaxShards {
 		return fmt.Errorf("%w: overflow must be from %d to %d, got %d", ErrInvalidConfig, NoOverflow, MaxShards, c.Overflow)
+	}
+	for _, k := range c.Unscoped {
+		if err := ValidateKind(k); err != nil {
+			return fmt.Errorf("%w: unscoped kind: %v", ErrInvalidConfig, err)
+		}
+		if k == Tenant {
+			return fmt.Errorf("%w: kind %q is tenant-scoped by declaration", ErrInvalidConfig, Tenant)
+		}
 	}
 	for tenant, label := range c.Pins {
 		if err := ValidateTenant(tenant); err != nil {

@@ -18,8 +18,9 @@
 //	saas.tenant.overflow-00   an overflow queue, for tenants whose starts flood
 //	saas.tenant.pinned-acme   a pinned tenant's own queue ([Config.Pins])
 //
-// A kind that is not tenant-scoped ([QueueKind.TenantScoped], only [Jobs]
-// among the built-in kinds) has one queue, shard 00, and no fairness key.
+// A kind that is not tenant-scoped ([Jobs], and the kinds a configuration
+// declares in [Config.Unscoped]; ask [Table.TenantScoped]) has one queue,
+// shard 00, and no fairness key.
 //
 // A [Table] is a validated [Config] with its queue names precomputed, so that
 // routing a start allocates nothing.

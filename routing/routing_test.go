@@ -279,9 +279,97 @@ func TestTable(t *testing.T) {
 }
 
 func TestTenantScoped(t *testing.T) {
-	assert.True(t, Tenant.TenantScoped())
-	assert.True(t, QueueKind("reports").TenantScoped())
-	assert.False(t, Jobs.TenantScoped())
+	plain, err := NewTable(Config{Prefix: "saas", Shards: 4})
+	require.NoError(t, err)
+	declared, err := NewTable(Config{Prefix: "saas", Shards: 4, Unscoped: []QueueKind{"cleanup", "cleanup", "reports"}})
+	require.NoError(t, err)
+	for _, table := range []*Table{plain, declared} {
+		assert.True(t, table.TenantScoped(Tenant))
+		assert.False(t, table.TenantScoped(Jobs), "jobs is never tenant-scoped")
+		assert.True(t, table.TenantScoped("billing"), "a kind not declared is tenant-scoped")
+	}
+	assert.True(t, plain.TenantScoped("cleanup"))
+	assert.False(t, declared.TenantScoped("cleanup"))
+	assert.False(t, declared.TenantScoped("reports"))
+
+	// The deprecated method answers for a Config that declares nothing.
+	for _, k := range []QueueKind{Tenant, Jobs, "cleanup", "billing"} {
+		assert.Equal(t, plain.TenantScoped(k), k.TenantScoped(), k)
+	}
+
+	// A declared kind routes, is polled and is read back like jobs.
+	job, err := declared.TenantRoute("cleanup", "acme", 2)
+	require.NoError(t, err)
+	assert.Equal(t, Route{Kind: "cleanup", Role: ShardQueue, TaskQueue: "saas.cleanup.00"}, job)
+	noTenant, err := declared.TenantRoute("cleanup", "", 0)
+	require.NoError(t, err, "a kind that is not tenant-scoped needs no tenant")
+	assert.Equal(t, job, noTenant)
+	polled, err := declared.PollQueues("cleanup")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"saas.cleanup.00"}, polled)
+	where, err := declared.TenantQueues("cleanup", "acme")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"saas.cleanup.00"}, where)
+	scoped, err := plain.TenantRoute("cleanup", "acme", 2)
+	require.NoError(t, err)
+	assert.Equal(t, "acme", scoped.FairnessKey, "undeclared, the same kind is tenant-scoped")
+
+	for _, bad := range [][]QueueKind{{Tenant}, {"a.b"}, {""}} {
+		_, err := NewTable(Config{Prefix: "saas", Shards: 4, Unscoped: bad})
+		assert.ErrorIs(t, err, ErrInvalidConfig, "%q", bad)
+	}
+}
+
+func TestTableAccessors(t *testing.T) {
+	pins := map[string]string{"acme": "vip", "globex": "vip"}
+	unscoped := []QueueKind{"cleanup"}
+	table, err := NewTable(Config{Prefix: "prod.eu", Shards: 4, Pins: pins, Unscoped: unscoped})
+	require.NoError(t, err)
+	pins["initech"] = "x"
+	unscoped[0] = "other"
+	assert.Equal(t, "prod.eu", table.Prefix())
+	label, ok := table.Pinned("acme")
+	assert.True(t, ok)
+	assert.Equal(t, "vip", label)
+	_, ok = table.Pinned("initech")
+	assert.False(t, ok, "NewTable copies the pins")
+	assert.False(t, table.TenantScoped("cleanup"), "NewTable copies Unscoped")
+	cfg := table.Config()
+	cfg.Unscoped[0] = "mutated"
+	assert.False(t, table.TenantScoped("cleanup"), "Config returns a copy")
+
+	empty, err := NewTable(Config{Prefix: "saas", Shards: 1})
+	require.NoError(t, err)
+	_, ok = empty.Pinned("acme")
+	assert.False(t, ok)
+	assert.Zero(t, testing.AllocsPerRun(100, func() {
+		_, _ = table.Pinned("acme")
+		_ = table.Prefix()
+		_ = table.TenantScoped("cleanup")
+	}))
+}
+
+// TestDivisorIsModulo: the table's division-free pick is the reference
+// algorithm's modulo for every shard count a Config accepts, and beyond.
+func TestDivisorIsModulo(t *testing.T) {
+	xs := []uint32{0, 1, 2, 3, 1023, 1024, 1025, 1<<31 - 1, 1 << 31, 1<<31 + 1, math.MaxUint32 - 1, math.MaxUint32}
+	for i := range uint32(2000) {
+		xs = append(xs, i*2654435761) // spread over the range
+	}
+	ns := []int{1<<31 - 1, 1 << 31, math.MaxUint32}
+	for n := 1; n <= MaxShards+1; n++ {
+		ns = append(ns, n)
+	}
+	var sum [sha256.Size]byte
+	for _, n := range ns {
+		d := newDivisor(n)
+		for _, x := range append(xs, uint32(n-1), uint32(n), uint32(n+1)) {
+			binary.BigEndian.PutUint32(sum[4:], x)
+			if got, want := d.pick(&sum, 4), pick(&sum, 4, n); got != want {
+				t.Fatalf("divisor(%d).pick(%d) = %d, want %d", n, x, got, want)
+			}
+		}
+	}
 }
 
 // TestPollQueuesCoverEveryRoute: whatever route the table computes, for any
@@ -314,7 +402,7 @@ func TestPollQueuesCoverEveryRoute(t *testing.T) {
 					assert.Equal(t, kind, d.Kind)
 					assert.Equal(t, r.Role, d.Role)
 				}
-				if label, ok := cfg.Pins[tenant]; ok && kind.TenantScoped() {
+				if label, ok := cfg.Pins[tenant]; ok && table.TenantScoped(kind) {
 					assert.Equal(t, PinnedQueueName("saas", kind, label), hot.TaskQueue, "a pinned tenant is never overflowed")
 				}
 			}
@@ -381,18 +469,29 @@ func TestOneShardRoutesEverythingToZero(t *testing.T) {
 }
 
 func TestTenantRouteDoesNotAllocate(t *testing.T) {
-	table, err := NewTable(Config{Prefix: "saas", Shards: 32})
-	require.NoError(t, err)
-	allocs := testing.AllocsPerRun(100, func() {
-		_, _ = table.TenantRoute(Tenant, "38d69f70-d254-41a7-9ebf-aeab054c8c61", 2)
-	})
-	assert.Zero(t, allocs)
+	for _, cfg := range []Config{
+		{Prefix: "saas", Shards: 32},
+		{Prefix: "saas", Shards: 32, Overflow: 4, Pins: map[string]string{"acme": "acme"}, Unscoped: []QueueKind{"cleanup"}},
+	} {
+		table, err := NewTable(cfg)
+		require.NoError(t, err)
+		_, _ = table.TenantRoute("reports", "acme", 0) // builds the kinds' names once
+		_, _ = table.TenantRoute("cleanup", "acme", 0)
+		allocs := testing.AllocsPerRun(100, func() {
+			_, _ = table.TenantRoute(Tenant, "38d69f70-d254-41a7-9ebf-aeab054c8c61", 2)
+			_, _ = table.TenantRoute(Tenant, "acme", 2)
+			_, _ = table.HotRoute("reports", "38d69f70-d254-41a7-9ebf-aeab054c8c61", 0)
+			_, _ = table.TenantRoute(Jobs, "", 0)
+			_, _ = table.TenantRoute("cleanup", "acme", 0)
+		})
+		assert.Zero(t, allocs, "%+v", cfg)
+	}
 }
 
 func TestTableConcurrentKinds(t *testing.T) {
-	table, err := NewTable(Config{Prefix: "saas", Shards: 8})
+	table, err := NewTable(Config{Prefix: "saas", Shards: 8, Unscoped: []QueueKind{"e"}})
 	require.NoError(t, err)
-	kinds := []QueueKind{"a", "b", "c", "d", Tenant, Jobs}
+	kinds := []QueueKind{"a", "b", "c", "d", "e", Tenant, Jobs}
 	done := make(chan struct{})
 	for g := range 8 {
 		go func() {
@@ -402,7 +501,7 @@ func TestTableConcurrentKinds(t *testing.T) {
 				r, err := table.TenantRoute(k, "acme", 0)
 				if assert.NoError(t, err) {
 					want := TaskQueueName("saas", k, StableShard("acme", 8))
-					if !k.TenantScoped() {
+					if !table.TenantScoped(k) {
 						want = TaskQueueName("saas", k, 0)
 					}
 					assert.Equal(t, want, r.TaskQueue)
@@ -494,8 +593,11 @@ func FuzzTenantRoute(f *testing.F) {
 		if len(route.FairnessKey) == 0 || len(route.FairnessKey) > MaxFairnessKeyLen || !utf8.ValidString(route.FairnessKey) {
 			t.Fatalf("bad fairness key %q for tenant %q", route.FairnessKey, tenant)
 		}
-		if w := route.FairnessWeight; w != 0 && (w < MinWeight || w > MaxWeight) {
-			t.Fatalf("weight %v out of range", w)
+		if w, _ := NormalizeWeight(weight); route.FairnessWeight != w {
+			t.Fatalf("weight %v for %v, NormalizeWeight says %v", route.FairnessWeight, weight, w)
+		}
+		if route.Overflow != OverflowQueueName("saas", Tenant, 0) {
+			t.Fatalf("overflow %q, want the one overflow queue", route.Overflow)
 		}
 	})
 }
@@ -509,7 +611,11 @@ func FuzzConfig(f *testing.F) {
 	f.Add("saas", 0, "bad kind")
 	f.Add("sääs", 1025, "")
 	f.Fuzz(func(t *testing.T, prefix string, shards int, kind string) {
-		table, err := NewTable(Config{Prefix: prefix, Shards: shards})
+		var declared []QueueKind
+		if len(kind)%2 == 1 {
+			declared = []QueueKind{QueueKind(kind)} // half the kinds declared not tenant-scoped
+		}
+		table, err := NewTable(Config{Prefix: prefix, Shards: shards, Unscoped: declared})
 		if err != nil {
 			return
 		}
@@ -521,8 +627,11 @@ func FuzzConfig(f *testing.F) {
 			return
 		}
 		want := shards + DefaultOverflow
-		if !QueueKind(kind).TenantScoped() {
+		if !table.TenantScoped(QueueKind(kind)) {
 			want = 1
+			if QueueKind(kind) != Jobs && declared == nil {
+				t.Fatalf("kind %q is not tenant-scoped though not declared", kind)
+			}
 		}
 		if len(queues) != want {
 			t.Fatalf("%d queues for %d shards", len(queues), shards)

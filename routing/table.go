@@ -38,16 +38,19 @@ type Route struct {
 // for concurrent use. Names of kinds other than [Tenant] and [Jobs] are
 // computed on first use and kept.
 type Table struct {
-	cfg    Config
-	tenant *kindQueues                               // the built-in kinds, without a map lookup
-	jobs   *kindQueues                               //
-	names  atomic.Pointer[map[QueueKind]*kindQueues] // other kinds; copy on write
-	mu     sync.Mutex                                // serializes writers of names
-	labels []string                                  // the pin labels, sorted, without repeats
+	cfg      Config
+	tenant   *kindQueues                               // the built-in kinds, without a map lookup
+	jobs     *kindQueues                               //
+	names    atomic.Pointer[map[QueueKind]*kindQueues] // other kinds; copy on write
+	mu       sync.Mutex                                // serializes writers of names
+	labels   []string                                  // the pin labels, sorted, without repeats
+	shards   divisor                                   // cfg.Shards
+	overflow divisor                                   // cfg.overflow(), when it is not 0
 }
 
 // kindQueues are the queue names of one kind.
 type kindQueues struct {
+	scoped   bool              // the kind is tenant-scoped
 	shards   []string          // by shard; only 00 for a kind that is not tenant-scoped
 	overflow []string          // by number; none for a kind that is not tenant-scoped
 	pinned   map[string]string // label → queue
@@ -60,7 +63,8 @@ func NewTable(cfg Config) (*Table, error) {
 		return nil, err
 	}
 	cfg.Pins = maps.Clone(cfg.Pins)
-	t := &Table{cfg: cfg}
+	cfg.Unscoped = slices.Clone(cfg.Unscoped)
+	t := &Table{cfg: cfg, shards: newDivisor(cfg.Shards), overflow: newDivisor(cfg.overflow())}
 	for _, label := range cfg.Pins {
 		t.labels = append(t.labels, label)
 	}
@@ -72,10 +76,11 @@ func NewTable(cfg Config) (*Table, error) {
 }
 
 func (t *Table) build(kind QueueKind) *kindQueues {
-	if !kind.TenantScoped() {
+	if !t.TenantScoped(kind) {
 		return &kindQueues{shards: []string{TaskQueueName(t.cfg.Prefix, kind, 0)}}
 	}
 	q := &kindQueues{
+		scoped:   true,
 		shards:   make([]string, t.cfg.Shards),
 		overflow: make([]string, t.cfg.overflow()),
 		pinned:   make(map[string]string, len(t.labels)),
@@ -92,19 +97,47 @@ func (t *Table) build(kind QueueKind) *kindQueues {
 	return q
 }
 
-// Config returns the configuration of t. Its Pins map is a copy.
+// Config returns the configuration of t. Its Pins and Unscoped are copies,
+// made on every call; a caller on a hot path asks [Table.Prefix],
+// [Table.Pinned] or [Table.TenantScoped] instead.
 func (t *Table) Config() Config {
 	cfg := t.cfg
 	cfg.Pins = maps.Clone(cfg.Pins)
+	cfg.Unscoped = slices.Clone(cfg.Unscoped)
 	return cfg
 }
 
+// Prefix returns the queue prefix of t ([Config.Prefix]), without copying
+// the configuration.
+func (t *Table) Prefix() string { return t.cfg.Prefix }
+
+// Pinned returns the pin label of tenant ([Config.Pins]) and whether it is
+// pinned, without copying the pins.
+func (t *Table) Pinned(tenant string) (label string, ok bool) {
+	if len(t.cfg.Pins) == 0 {
+		return "", false
+	}
+	label, ok = t.cfg.Pins[tenant]
+	return label, ok
+}
+
+// TenantScoped reports whether the starts of kind belong to a tenant: they
+// need a tenant ID, are sharded by it and carry its fairness key. Every kind
+// is tenant-scoped except [Jobs] and the kinds [Config.Unscoped] declares.
+// It is the one answer to that question: the interceptor, the workers and
+// the operator tools ask it.
+func (t *Table) TenantScoped(kind QueueKind) bool { return !unscoped(kind, t.cfg.Unscoped) }
+
 // queues returns the shared, read-only queue names of kind.
 func (t *Table) queues(kind QueueKind) (*kindQueues, error) {
-	switch kind {
-	case Tenant:
+	if kind == Tenant { // small enough to inline into a route
 		return t.tenant, nil
-	case Jobs:
+	}
+	return t.otherQueues(kind)
+}
+
+func (t *Table) otherQueues(kind QueueKind) (*kindQueues, error) {
+	if kind == Jobs {
 		return t.jobs, nil
 	}
 	if q, ok := (*t.names.Load())[kind]; ok {
@@ -152,7 +185,7 @@ func (t *Table) PollQueues(kind QueueKind, shards ...int) ([]string, error) {
 		}
 	}
 	out = append(out, q.overflow...)
-	if kind.TenantScoped() {
+	if q.scoped {
 		for _, label := range t.labels {
 			out = append(out, q.pinned[label])
 		}
@@ -167,7 +200,7 @@ func (t *Table) PollQueues(kind QueueKind, shards ...int) ([]string, error) {
 // [ErrInvalidTenant]; a kind that is not tenant-scoped has its one queue.
 func (t *Table) TenantQueues(kind QueueKind, tenant string) ([]string, error) {
 	home, err := t.TenantRoute(kind, tenant, 0)
-	if err != nil || home.Role == PinnedQueue || !kind.TenantScoped() {
+	if err != nil || home.Role == PinnedQueue || !t.TenantScoped(kind) {
 		return []string{home.TaskQueue}, err
 	}
 	hot, err := t.HotRoute(kind, tenant, 0)
@@ -184,37 +217,50 @@ func (t *Table) TenantQueues(kind QueueKind, tenant string) ([]string, error) {
 // an error wrapping [ErrInvalidTenant] or [ErrInvalidWeight]. It allocates
 // nothing, except the derived fairness key of a tenant ID longer than
 // [MaxFairnessKeyLen] bytes.
-func (t *Table) TenantRoute(kind QueueKind, tenant string, weight float32) (Route, error) {
-	if !kind.TenantScoped() {
-		return t.JobRoute(kind)
-	}
-	if err := ValidateTenant(tenant); err != nil {
-		return Route{}, err
-	}
-	w, err := NormalizeWeight(weight)
-	if err != nil {
-		return Route{}, err
-	}
+func (t *Table) TenantRoute(kind QueueKind, tenant string, weight float32) (r Route, err error) {
+	// A wrapper small enough to inline: the route is 11 words, too many
+	// for registers, and returning it from a call costs more than
+	// computing it; inlined, route fills the caller's own variable.
+	err = t.route(&r, kind, tenant, weight)
+	return r, err
+}
+
+// route is [Table.TenantRoute], filling *r, which must be zero; on error it
+// leaves *r zero.
+func (t *Table) route(r *Route, kind QueueKind, tenant string, weight float32) error {
 	q, err := t.queues(kind)
 	if err != nil {
-		return Route{}, err
+		return err
+	}
+	if !q.scoped {
+		r.Kind, r.Role, r.TaskQueue = kind, ShardQueue, q.shards[0]
+		return nil
+	}
+	if !validTenant(tenant) {
+		return ValidateTenant(tenant)
+	}
+	w := weight
+	if !(w == 0 || w >= MinWeight && w <= MaxWeight) { // NaN too
+		if w, err = NormalizeWeight(weight); err != nil {
+			return err
+		}
 	}
 	// One hash serves the shard, the overflow queue and, for a long ID,
 	// the fairness key.
 	sum := digest(tenant)
-	r := Route{Kind: kind, Role: ShardQueue, Shard: pick(&sum, 0, t.cfg.Shards), FairnessKey: tenant, FairnessWeight: w}
+	r.Kind, r.Role, r.Shard, r.FairnessKey, r.FairnessWeight = kind, ShardQueue, t.shards.pick(&sum, 0), tenant, w
 	if len(tenant) > MaxFairnessKeyLen {
 		r.FairnessKey = derivedFairnessKey(&sum)
 	}
-	if label, pinned := t.cfg.Pins[tenant]; pinned {
+	if label, pinned := t.Pinned(tenant); pinned {
 		r.Role, r.TaskQueue = PinnedQueue, q.pinned[label]
-		return r, nil
+		return nil
 	}
 	r.TaskQueue = q.shards[r.Shard]
 	if len(q.overflow) > 0 {
-		r.Overflow = q.overflow[pick(&sum, 4, len(q.overflow))]
+		r.Overflow = q.overflow[t.overflow.pick(&sum, 4)]
 	}
-	return r, nil
+	return nil
 }
 
 // HotRoute is [Table.TenantRoute] for a tenant whose starts flood: its start
@@ -222,9 +268,12 @@ func (t *Table) TenantRoute(kind QueueKind, tenant string, weight float32) (Rout
 // package documentation), so that its shard-mates are not queued behind it.
 // A pinned tenant keeps its own queue, and with [NoOverflow] the tenant
 // stays on its shard.
-func (t *Table) HotRoute(kind QueueKind, tenant string, weight float32) (Route, error) {
-	r, err := t.TenantRoute(kind, tenant, weight)
-	return r.Hot(), err
+func (t *Table) HotRoute(kind QueueKind, tenant string, weight float32) (r Route, err error) {
+	err = t.route(&r, kind, tenant, weight) // inlined, as TenantRoute is
+	if r.Overflow != "" {
+		r.Role, r.TaskQueue = OverflowQueue, r.Overflow
+	}
+	return r, err
 }
 
 // Hot returns r as it is for a tenant whose starts flood: on its overflow

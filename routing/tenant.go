@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/tqrouter/tqrouter/internal/names"
 )
 
 // Limits on tenant IDs and fairness.
@@ -29,8 +29,9 @@ const derivedKeyPrefix = "sha256:"
 var (
 	// ErrInvalidTenant is returned, wrapped with the reason, for a tenant
 	// ID that is empty, white space only, has surrounding white space or
-	// control characters, is not valid UTF-8, or is longer than
-	// [MaxTenantLen].
+	// control characters, is not valid UTF-8, is longer than
+	// [MaxTenantLen], or is spelled like a derived fairness key (see
+	// [ValidateTenant]).
 	ErrInvalidTenant = errors.New("tqrouter: invalid tenant ID")
 	// ErrInvalidWeight is returned, wrapped with the value, for a fairness
 	// weight that is NaN or negative.
@@ -38,50 +39,72 @@ var (
 )
 
 // ValidateTenant reports whether id can be routed; the error wraps
-// [ErrInvalidTenant]. Tenant IDs are opaque, but they are hashed byte for
-// byte, so " acme" and "acme" would land on different shards: anything that
-// is likely a mistake is refused rather than routed.
+// [ErrInvalidTenant]. It is the one rule for tenant IDs: the router, the
+// worker side and the operator command all ask it. Tenant IDs are opaque,
+// but they are hashed byte for byte, so " acme" and "acme" would land on
+// different shards: anything that is likely a mistake is refused rather
+// than routed. An ID spelled like a derived fairness key ("sha256:" and 57
+// lowercase hex digits, see [FairnessKey]) is refused too: it would be its
+// own fairness key, and so share the key, the fairness and the weight
+// overrides of the long tenant ID whose key it is. With it refused, no two
+// valid tenants have the same fairness key.
 func ValidateTenant(id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("%w: empty", ErrInvalidTenant)
-	case len(id) > MaxTenantLen:
-		return fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidTenant, len(id), MaxTenantLen)
-	}
-	// Fast path: printable ASCII, the shape of nearly every real tenant ID.
-	ascii := true
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; c < 0x20 || c >= 0x7f {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		if id[0] == ' ' || id[len(id)-1] == ' ' {
-			return fmt.Errorf("%w: surrounding white space in %q", ErrInvalidTenant, id)
-		}
+	if validTenant(id) {
 		return nil
 	}
-	if !utf8.ValidString(id) {
-		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidTenant)
+	if err := names.Check(id, MaxTenantLen); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidTenant, err)
 	}
-	first, _ := utf8.DecodeRuneInString(id)
-	last, _ := utf8.DecodeLastRuneInString(id)
-	if unicode.IsSpace(first) || unicode.IsSpace(last) {
-		return fmt.Errorf("%w: surrounding white space in %q", ErrInvalidTenant, id)
+	return fmt.Errorf("%w: %q is spelled like the derived fairness key of a longer ID", ErrInvalidTenant, id)
+}
+
+// validTenant is [ValidateTenant] without the reason: one pass over the
+// bytes for the printable-ASCII IDs nearly every tenant has, with nothing
+// to allocate.
+func validTenant(id string) bool {
+	if len(id) == 0 || len(id) > MaxTenantLen {
+		return false
 	}
-	for _, r := range id {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: control character %U", ErrInvalidTenant, r)
+	if !names.PrintableASCII(id) {
+		return names.Check(id, MaxTenantLen) == nil // a derived key is ASCII
+	}
+	return id[0] != ' ' && id[len(id)-1] != ' ' && (len(id) != MaxFairnessKeyLen || !isDerivedKey(id))
+}
+
+// isDerivedKey reports whether s has the form of a derived fairness key:
+// "sha256:" followed by 57 lowercase hex digits, 64 bytes in all.
+func isDerivedKey(s string) bool {
+	if len(s) != MaxFairnessKeyLen || s[:len(derivedKeyPrefix)] != derivedKeyPrefix {
+		return false
+	}
+	for i := len(derivedKeyPrefix); i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
 		}
 	}
-	return nil
+	return true
+}
+
+// FairnessKeyTenant returns the tenant whose fairness key is key, when the
+// key names it: a valid tenant ID of at most [MaxFairnessKeyLen] bytes is
+// its own key. A derived key (which names its tenant only through a hash),
+// or anything that is no tenant's key, returns false. A worker that reads a
+// fairness key back from a workflow's Priority asks this rather than
+// parsing the key itself.
+func FairnessKeyTenant(key string) (string, bool) {
+	if len(key) > MaxFairnessKeyLen || !validTenant(key) {
+		return "", false
+	}
+	return key, true
 }
 
 // FairnessKey returns the fairness key of a tenant: the tenant ID itself
 // when it fits in [MaxFairnessKeyLen] bytes, and otherwise "sha256:"
-// followed by the first 57 hex digits of the SHA-256 of the ID (64 bytes in
-// all), which is stable across processes and languages.
+// followed by the first 57 lowercase hex digits of the SHA-256 of the ID
+// (64 bytes in all), which is stable across processes and languages. Over
+// valid tenant IDs (see [ValidateTenant]) it is injective: two tenants
+// never share a key (barring a collision of the first 228 bits of
+// SHA-256).
 func FairnessKey(tenant string) string {
 	if len(tenant) <= MaxFairnessKeyLen {
 		return tenant

@@ -145,12 +145,14 @@ type QueueWeights struct {
 // listed tenant lands are included with no overrides, so that applying the
 // plan removes what is left on them. Kinds that are not tenant-scoped carry
 // no fairness key and are skipped. A queue with more than limit overrides
-// is an error wrapping [ErrTooManyOverrides] naming every such queue.
+// is an error wrapping [ErrTooManyOverrides] naming every such queue; two
+// weights for one fairness key (the same tenant twice) are an error
+// wrapping [ErrWeightsFile], never one overwriting the other.
 func PlanWeights(table *routing.Table, kinds []routing.QueueKind, weights []Weight, limit int) ([]QueueWeights, error) {
 	var plan []QueueWeights
 	index := map[string]int{}
 	for _, k := range kinds {
-		if !k.TenantScoped() {
+		if !table.TenantScoped(k) {
 			continue
 		}
 		queues, err := table.PollQueues(k)
@@ -163,12 +165,18 @@ func PlanWeights(table *routing.Table, kinds []routing.QueueKind, weights []Weig
 				plan = append(plan, QueueWeights{Queue: q, Overrides: map[string]float32{}})
 			}
 		}
+		owner := make(map[string]Weight, len(weights)) // fairness key → the line that set it
 		for _, w := range weights {
 			queues, err := table.TenantQueues(k, w.Tenant)
 			if err != nil {
 				return nil, fmt.Errorf("line %d: %w", w.Line, err)
 			}
 			key := routing.FairnessKey(w.Tenant)
+			if first, dup := owner[key]; dup {
+				return nil, fmt.Errorf("%w: line %d: tenant %q has the fairness key of line %d (%q); one would overwrite the other's weight",
+					ErrWeightsFile, w.Line, w.Tenant, first.Line, first.Tenant)
+			}
+			owner[key] = w
 			for _, q := range queues {
 				plan[index[q]].Overrides[key] = w.Weight
 			}
