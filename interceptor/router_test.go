@@ -185,7 +185,7 @@ func TestPassthrough(t *testing.T) {
 		name, workflowType, queue, reason string
 	}{
 		{"explicit queue", "UserOnboardingWorkflow", "special-queue", reasonExplicitQueue},
-		{"already routed", "UserOnboardingWorkflow", "saas.tenant.05", reasonAlreadyRouted},
+		{"already routed, a queue without tenants", "TokenCleanupWorkflow", "saas.jobs.00", reasonAlreadyRouted},
 		{"unregistered", "SomeOtherWorkflow", "main-queue", reasonUnregistered},
 	}
 	for _, tt := range tests {
@@ -214,7 +214,8 @@ func TestRefusalsNeverReachNext(t *testing.T) {
 		etype string
 	}{
 		{"missing tenant", context.Background(), nil, nil, "UserOnboardingWorkflow", ErrMissingTenant, "missing_tenant"},
-		{"empty context tenant", WithTenant(context.Background(), ""), nil, nil, "UserOnboardingWorkflow", ErrMissingTenant, "missing_tenant"},
+		{"empty context tenant", WithTenant(context.Background(), ""), nil, nil, "UserOnboardingWorkflow", ErrInvalidTenant, "invalid_tenant"},
+		{"empty memo tenant", context.Background(), map[string]any{"tenant_id": ""}, nil, "UserOnboardingWorkflow", ErrInvalidTenant, "invalid_tenant"},
 		{"context and memo disagree", WithTenant(context.Background(), "acme"), map[string]any{"tenant_id": "globex"}, nil, "UserOnboardingWorkflow", ErrTenantMismatch, "tenant_mismatch"},
 		{"job with disagreeing tenants", WithTenant(context.Background(), "acme"), map[string]any{"tenant_id": "globex"}, nil, "TokenCleanupWorkflow", ErrTenantMismatch, "tenant_mismatch"},
 		{"memo not a string", context.Background(), map[string]any{"tenant_id": 42}, nil, "UserOnboardingWorkflow", ErrInvalidTenant, "invalid_tenant"},
@@ -457,17 +458,9 @@ func TestRouteScheduleAction(t *testing.T) {
 	assert.NoError(t, h.router.RouteScheduleAction(context.Background(), nil))
 }
 
-func lazyClient(t *testing.T, router *Router) client.Client {
-	t.Helper()
-	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Interceptors: []sdkinterceptor.ClientInterceptor{router}})
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return c
-}
-
 func TestUpdateWithStart(t *testing.T) {
 	h := saas(t)
-	c := lazyClient(t, h.router)
+	c, _ := wireClient(t, h.router)
 	ctx := WithTenant(context.Background(), "acme")
 	startOpts := client.StartWorkflowOptions{ID: "w", TaskQueue: "main-queue", WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}
 
@@ -511,7 +504,7 @@ func TestUpdateWithStart(t *testing.T) {
 
 func TestUnusedOperationsAreNotRetained(t *testing.T) {
 	h := saas(t)
-	c := lazyClient(t, h.router)
+	c, _ := wireClient(t, h.router)
 	ctx := WithTenant(context.Background(), "acme")
 	ops := make([]client.WithStartWorkflowOperation, 0, 100)
 	for range 100 {
@@ -548,10 +541,10 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestSpanName(t *testing.T) {
-	assert.Equal(t, "RouteWorkflow:UserOnboardingWorkflow", spanName("UserOnboardingWorkflow", true, false))
-	assert.Equal(t, "RouteWorkflow", spanName("anything", false, false))
-	assert.Equal(t, "RouteActivity:Work", spanName("Work", true, true))
-	assert.Equal(t, "RouteActivity", spanName("Work", false, true))
+	assert.Equal(t, "RouteWorkflow:UserOnboardingWorkflow", spanName(workflowSubject, "UserOnboardingWorkflow"))
+	assert.Equal(t, "RouteWorkflow", spanName(workflowSubject, ""))
+	assert.Equal(t, "RouteActivity:Work", spanName(activitySubject, "Work"))
+	assert.Equal(t, "RouteActivity", spanName(activitySubject, ""))
 }
 
 // hmacGolden is the pseudonym of "acme" under the key "secret".

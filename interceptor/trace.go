@@ -76,36 +76,39 @@ const (
 // The span event of a tenant that becomes hot at this start.
 const eventHotTenant = "tqrouter.hot_tenant.isolated"
 
-// spanName is the name of the span of a routing decision: "RouteWorkflow:"
-// + type for registered workflow types and "RouteWorkflow" for others, and
-// "RouteActivity:" + type or "RouteActivity" for activities, so that names
+// spanName is the name of the span of a routing decision:
+// "RouteWorkflow:" + typeName for a workflow and "RouteActivity:" +
+// typeName for an activity, and "RouteWorkflow" or "RouteActivity" alone
+// when typeName is "" (a type the registry does not know), so that names
 // come from a bounded set.
-func spanName(typeName string, registered, activity bool) string {
+func spanName(subj subject, typeName string) string {
 	base := "RouteWorkflow"
-	if activity {
+	if subj == activitySubject {
 		base = "RouteActivity"
 	}
-	if !registered {
+	if typeName == "" {
 		return base
 	}
 	return base + ":" + typeName
 }
 
-// spanName is spanName, kept per registered type so that routing a start
-// does not build a string.
-func (r *Router) spanName(typeName string, registered, activity bool) string {
-	if !registered {
-		return spanName(typeName, false, activity)
+// spanName is the span name of s, kept per type so that routing a start
+// does not build a string. Types the registry does not know are not
+// named; activities made by workflow code are, as their types come from
+// the workflow code.
+func (r *Router) spanName(s start, registered bool) string {
+	if !registered || s.workflowType == "" {
+		return spanName(s.subject, "")
 	}
 	names := &r.spanNames
-	if activity {
+	if s.subject == activitySubject {
 		names = &r.activitySpanNames
 	}
-	if n, ok := names.Load(typeName); ok {
+	if n, ok := names.Load(s.workflowType); ok {
 		return n.(string)
 	}
-	n := spanName(typeName, true, activity)
-	names.Store(typeName, n)
+	n := spanName(s.subject, s.workflowType)
+	names.Store(s.workflowType, n)
 	return n
 }
 
@@ -134,12 +137,13 @@ func (r *Router) tenantAttr(tenant string) attribute.KeyValue {
 }
 
 func (r *Router) annotate(span trace.Span, s start, d Decision, v verdict, err error) {
-	span.SetAttributes(
-		AttrWorkflowType.String(s.workflowType),
-		AttrStartPath.String(s.path),
-		AttrOriginalQueue.String(s.taskQueue),
-		AttrDecision.String(string(d)),
-	)
+	span.SetAttributes(AttrStartPath.String(s.path), AttrDecision.String(string(d)))
+	if s.workflowType != "" {
+		span.SetAttributes(AttrWorkflowType.String(s.workflowType))
+	}
+	if s.taskQueue != "" {
+		span.SetAttributes(AttrOriginalQueue.String(s.taskQueue))
+	}
 	if rt := v.route; rt.TaskQueue != "" {
 		span.SetAttributes(
 			AttrQueueKind.String(string(rt.Kind)),
@@ -204,9 +208,11 @@ func errorType(err error) string {
 		err  error
 		name string
 	}{
-		{ErrMissingTenant, "missing_tenant"},
+		// A workflow whose tenant cannot be read is ErrMissingTenant and
+		// its cause: the cause is the more precise type.
 		{ErrTenantMismatch, "tenant_mismatch"},
 		{ErrInvalidTenant, "invalid_tenant"},
+		{ErrMissingTenant, "missing_tenant"},
 		{ErrInvalidWeight, "invalid_weight"},
 		{ErrUnregisteredWorkflow, "unregistered_workflow"},
 		{ErrUnregisteredActivity, "unregistered_activity"},
