@@ -29,16 +29,19 @@ import (
 
 const shards = 32
 
-// fakeNext is the next client interceptor: it records what reaches it and
-// short-circuits, so that nothing is sent anywhere.
+// fakeNext is the one fake next client interceptor of the unit tests: it
+// records what reaches it and short-circuits, so that nothing is sent
+// anywhere. With onExecute set it is safe for concurrent use: each
+// ExecuteWorkflow is passed to onExecute instead of being recorded.
 type fakeNext struct {
 	sdkinterceptor.ClientOutboundInterceptorBase
-	calls    int
-	execute  *sdkinterceptor.ClientExecuteWorkflowInput
-	signal   *sdkinterceptor.ClientSignalWithStartWorkflowInput
-	schedule *sdkinterceptor.ScheduleClientCreateInput
-	update   *sdkinterceptor.ClientUpdateWithStartWorkflowInput
-	activity *sdkinterceptor.ClientExecuteActivityInput
+	onExecute func(context.Context, *sdkinterceptor.ClientExecuteWorkflowInput)
+	calls     int
+	execute   *sdkinterceptor.ClientExecuteWorkflowInput
+	signal    *sdkinterceptor.ClientSignalWithStartWorkflowInput
+	schedule  *sdkinterceptor.ScheduleClientCreateInput
+	update    *sdkinterceptor.ClientUpdateWithStartWorkflowInput
+	activity  *sdkinterceptor.ClientExecuteActivityInput
 }
 
 func (f *fakeNext) ExecuteActivity(_ context.Context, in *sdkinterceptor.ClientExecuteActivityInput) (client.ActivityHandle, error) {
@@ -47,7 +50,11 @@ func (f *fakeNext) ExecuteActivity(_ context.Context, in *sdkinterceptor.ClientE
 	return nil, nil
 }
 
-func (f *fakeNext) ExecuteWorkflow(_ context.Context, in *sdkinterceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
+func (f *fakeNext) ExecuteWorkflow(ctx context.Context, in *sdkinterceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
+	if f.onExecute != nil {
+		f.onExecute(ctx, in)
+		return nil, nil
+	}
 	f.calls++
 	f.execute = in
 	return nil, nil
