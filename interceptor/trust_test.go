@@ -291,3 +291,26 @@ func TestChildOnARoutedQueueCarriesItsTenant(t *testing.T) {
 	})
 	assert.ErrorIs(t, err, ErrTenantMismatch)
 }
+
+// TestActivityTenantFollowsTheSameRule: an activity's header must agree
+// with its fairness key on a routed tenant queue; elsewhere the key is the
+// caller's own business.
+func TestActivityTenantFollowsTheSameRule(t *testing.T) {
+	h := saas(t)
+	queue := vectors.Queue(t, "acme", shards)
+	acmeKey := temporal.Priority{FairnessKey: "acme"}
+
+	tenant, err := h.router.activityTenant(tenantHeaderOf(t, "acme"), queue, acmeKey)
+	require.NoError(t, err)
+	assert.Equal(t, "acme", tenant)
+	_, err = h.router.activityTenant(tenantHeaderOf(t, "victim"), queue, acmeKey)
+	assert.ErrorIs(t, err, ErrTenantMismatch)
+	_, err = h.router.activityTenant(tenantHeaderOf(t, " acme "), queue, acmeKey)
+	assert.ErrorIs(t, err, ErrInvalidTenant)
+	tenant, err = h.router.activityTenant(tenantHeaderOf(t, "acme"), "billing", temporal.Priority{FairnessKey: "gold"})
+	require.NoError(t, err)
+	assert.Equal(t, "acme", tenant)
+	tenant, err = h.router.activityTenant(nil, "billing", temporal.Priority{FairnessKey: "gold"})
+	require.NoError(t, err)
+	assert.Empty(t, tenant)
+}

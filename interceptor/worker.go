@@ -4,7 +4,9 @@ import (
 	"context"
 
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/activity"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tqrouter/tqrouter/registry"
@@ -80,11 +82,7 @@ func (w *workflowInbound) ExecuteWorkflow(ctx workflow.Context, in *sdkintercept
 func (r *Router) workflowTenant(header map[string]*commonpb.Payload, info *workflow.Info) (string, error) {
 	dest, routed := routing.ParseTaskQueue(r.prefix, info.TaskQueueName)
 	scoped := routed && dest.Kind.TenantScoped()
-	key := ""
-	if scoped {
-		key = info.Priority.FairnessKey
-	}
-	tenant, err := resolveTenant(key, r.headerSource(header), r.recordedMemoSource(info.Memo))
+	tenant, err := resolveTenant(r.tenantKey(info.TaskQueueName, info.Priority), r.headerSource(header), r.recordedMemoSource(info.Memo))
 	switch {
 	case err != nil:
 		return "", &unreadableTenant{queue: info.TaskQueueName, cause: err}
@@ -251,12 +249,31 @@ type activityInbound struct {
 // that TenantFromContext works there and workflows the activity starts are
 // routed for the same tenant.
 func (a *activityInbound) ExecuteActivity(ctx context.Context, in *sdkinterceptor.ExecuteActivityInput) (any, error) {
-	// A header that is not a valid tenant gives the activity none: the
-	// tenant-scoped workflows it starts are then refused.
-	if tenant, ok, err := a.root.headerTenant(sdkinterceptor.Header(ctx)); ok && err == nil {
+	info := activity.GetInfo(ctx)
+	if tenant, err := a.root.activityTenant(sdkinterceptor.Header(ctx), info.TaskQueue, info.Priority); err == nil && tenant != "" {
 		ctx = WithTenant(ctx, tenant)
 	}
 	return a.Next.ExecuteActivity(ctx, in)
+}
+
+// activityTenant reads an activity's tenant from its header and, on a
+// routed queue of a tenant-scoped kind, its fairness key, by the rule of
+// workflowTenant (an activity has no memo). An activity whose sources
+// disagree, or hold an invalid value, gets no tenant: the tenant-scoped
+// workflows it starts are refused.
+func (r *Router) activityTenant(header map[string]*commonpb.Payload, queue string, priority temporal.Priority) (string, error) {
+	return resolveTenant(r.tenantKey(queue, priority), r.headerSource(header))
+}
+
+// tenantKey is the fairness key of a workflow or activity when it is a
+// tenant source: on a routed queue of a tenant-scoped kind, where only the
+// router puts starts with a key; "" elsewhere, where a key is the caller's
+// own business.
+func (r *Router) tenantKey(queue string, priority temporal.Priority) string {
+	if dest, routed := routing.ParseTaskQueue(r.prefix, queue); routed && dest.Kind.TenantScoped() {
+		return priority.FairnessKey
+	}
+	return ""
 }
 
 // refusedChild is the future of a child workflow the router refused: it is
