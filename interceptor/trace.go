@@ -46,13 +46,16 @@ type Decision string
 
 // The decisions.
 const (
-	// Routed: the start was moved to a routed queue (its shard, or its
-	// pinned queue).
+	// Routed: the start goes to a routed queue with its tenant's fairness
+	// key: moved there from a legacy queue (its shard, its pinned queue,
+	// or a kind's one queue), or named by the caller (reason
+	// already_routed).
 	Routed Decision = "routed"
 	// Overflow: the start's tenant is hot (its starts flood), and the
 	// start was moved to an overflow queue of its kind.
 	Overflow Decision = "overflow"
-	// Passthrough: the start was left as it was (see the reason attribute).
+	// Passthrough: the start was left as it was (see the reason
+	// attribute); its tenant sources were still checked.
 	Passthrough Decision = "passthrough"
 	// Refused: the start was refused before it reached the server.
 	Refused Decision = "refused"
