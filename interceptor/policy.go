@@ -32,6 +32,10 @@ type start struct {
 	memo         map[string]any
 	priority     temporal.Priority
 	subject      subject
+	// kind and registered are the type's kind in the registry, looked up
+	// once by route.
+	kind       routing.QueueKind
+	registered bool
 	// inWorkflow marks a start made by workflow code: the tenant comes
 	// from the workflow (as a context value) and the memo only, the weight
 	// is the caller's, and the hot-tenant counts are neither read nor
@@ -97,14 +101,14 @@ type verdict struct {
 // *RouteError when it must be refused. In shadow mode it never refuses and
 // never changes anything.
 func (r *Router) route(ctx context.Context, s start) (outcome, error) {
-	kind, registered := r.lookup(s)
+	s.kind, s.registered = r.lookup(s)
 	span := trace.SpanFromContext(context.Background()) // a non-recording span
 	if !s.untraced {
-		ctx, span = r.tracer.Start(ctx, r.spanName(s, registered), r.spanOpts...)
+		ctx, span = r.tracer.Start(ctx, r.spanName(s), r.spanOpts...)
 		defer span.End()
 	}
 
-	v, err := r.decide(ctx, s, kind, registered)
+	v, err := r.decide(ctx, s)
 	if err != nil {
 		err = &RouteError{Path: s.path, WorkflowType: s.workflowType, TaskQueue: s.taskQueue, Err: err}
 		v.out = outcome{decision: Refused}
@@ -161,7 +165,7 @@ func (r *Router) record(ctx context.Context, span trace.Span, s start, d Decisio
 // hotTenant) it has no side effects. The start's tenant is resolved first,
 // whatever queue it names, so that no start goes out with sources that
 // disagree; then the queue it names decides the rest.
-func (r *Router) decide(ctx context.Context, s start, kind routing.QueueKind, registered bool) (v verdict, err error) {
+func (r *Router) decide(ctx context.Context, s start) (v verdict, err error) {
 	if s.refusal != nil {
 		return v, s.refusal
 	}
@@ -174,20 +178,20 @@ func (r *Router) decide(ctx context.Context, s start, kind routing.QueueKind, re
 	legacy := r.isLegacy(s.taskQueue)
 	switch dest, routed := routing.ParseTaskQueue(r.prefix, s.taskQueue); {
 	case routed:
-		return r.decideRoutedQueue(ctx, s, dest, kind, registered, v)
+		return r.decideRoutedQueue(ctx, s, dest, v)
 	case !legacy:
 		v.out.decision, v.reason = Passthrough, reasonExplicitQueue
 		return v, nil
-	case !registered && r.opts.refuseUnregistered && s.subject == activitySubject:
+	case !s.registered && r.opts.refuseUnregistered && s.subject == activitySubject:
 		return v, ErrUnregisteredActivity
-	case !registered && r.opts.refuseUnregistered:
+	case !s.registered && r.opts.refuseUnregistered:
 		return v, ErrUnregisteredWorkflow
-	case !registered:
+	case !s.registered:
 		v.out.decision, v.reason = Passthrough, reasonUnregistered
 		return v, nil
 	}
-	if !kind.TenantScoped() {
-		v.route, err = r.table.JobRoute(kind)
+	if !s.kind.TenantScoped() {
+		v.route, err = r.table.JobRoute(s.kind)
 		if err != nil {
 			return v, err
 		}
@@ -211,7 +215,7 @@ func (r *Router) decide(ctx context.Context, s start, kind routing.QueueKind, re
 		}
 		return v, ErrMissingTenant
 	}
-	if v.route, err = r.table.TenantRoute(kind, v.tenant, r.weight(ctx, s, v.tenant)); err != nil {
+	if v.route, err = r.table.TenantRoute(s.kind, v.tenant, r.weight(ctx, s, v.tenant)); err != nil {
 		return v, err
 	}
 	decision := Routed
@@ -248,14 +252,14 @@ func (r *Router) hotTenant(s start, v *verdict) bool {
 // is a tenant-scoped type without a tenant (except in workflow code, where
 // refusing would fail a running workflow). A queue of another kind
 // carries no tenant fairness, and the start passes through.
-func (r *Router) decideRoutedQueue(ctx context.Context, s start, dest routing.Destination, kind routing.QueueKind, registered bool, v verdict) (verdict, error) {
+func (r *Router) decideRoutedQueue(ctx context.Context, s start, dest routing.Destination, v verdict) (verdict, error) {
 	v.reason = reasonAlreadyRouted
 	if !dest.Kind.TenantScoped() {
 		v.out.decision = Passthrough
 		return v, nil
 	}
 	if v.tenant == "" {
-		if s.priority.FairnessKey != "" || (registered && kind.TenantScoped() && !s.inWorkflow) {
+		if s.priority.FairnessKey != "" || (s.registered && s.kind.TenantScoped() && !s.inWorkflow) {
 			return v, ErrMissingTenant
 		}
 		v.out.decision = Passthrough

@@ -3,6 +3,7 @@ package interceptor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"runtime"
 	"strings"
@@ -573,6 +574,18 @@ func TestTenantHash(t *testing.T) {
 func TestRouteErrorMessage(t *testing.T) {
 	err := &RouteError{Path: "ExecuteWorkflow", WorkflowType: "UserOnboardingWorkflow", TaskQueue: "main-queue", Err: ErrMissingTenant}
 	assert.Equal(t, `tqrouter: tenant-scoped workflow started without a tenant ID (refused ExecuteWorkflow of "UserOnboardingWorkflow" on "main-queue")`, err.Error())
+
+	// Errors of this package that wrap others still say "tqrouter:" once.
+	for _, inner := range []error{
+		&unreadableTenant{queue: "saas.tenant.03", cause: mismatch("header tqrouter-tenant", "memo field")},
+		validate(" acme ", "context value"),
+		fmt.Errorf("tenant function: %w", ErrInvalidTenant),
+		fmt.Errorf("%w: %w", ErrMissingTenant, ErrTenantMismatch),
+	} {
+		err := &RouteError{Path: "ExecuteChildWorkflow", WorkflowType: "UserOnboardingWorkflow", TaskQueue: "main-queue", Err: inner}
+		assert.Equal(t, 1, strings.Count(err.Error(), "tqrouter:"), err.Error())
+		assert.NotContains(t, err.Error(), "acme")
+	}
 }
 
 func TestPinnedTenant(t *testing.T) {

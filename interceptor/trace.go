@@ -99,8 +99,8 @@ func spanName(subj subject, typeName string) string {
 // does not build a string. Types the registry does not know are not
 // named; activities made by workflow code are, as their types come from
 // the workflow code.
-func (r *Router) spanName(s start, registered bool) string {
-	if !registered || s.workflowType == "" {
+func (r *Router) spanName(s start) string {
+	if !s.registered || s.workflowType == "" {
 		return spanName(s.subject, "")
 	}
 	names := &r.spanNames
