@@ -19,15 +19,6 @@ import (
 	"github.com/tqrouter/tqrouter/routing"
 )
 
-// nopNext is the cheapest possible next interceptor.
-type nopNext struct {
-	sdkinterceptor.ClientOutboundInterceptorBase
-}
-
-func (*nopNext) ExecuteWorkflow(context.Context, *sdkinterceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
-	return nil, nil
-}
-
 // BenchmarkExecuteWorkflow measures what the router adds to a start: the
 // baseline calls the next interceptor directly; routed goes through the
 // router with tracing off (a no-op tracer provider), with hot-tenant
@@ -46,7 +37,7 @@ func BenchmarkExecuteWorkflow(b *testing.B) {
 		}
 	}
 	b.Run("baseline", func(b *testing.B) {
-		var next sdkinterceptor.ClientOutboundInterceptor = &nopNext{}
+		var next sdkinterceptor.ClientOutboundInterceptor = &fakeNext{}
 		in := newIn()
 		b.ReportAllocs()
 		for b.Loop() {
@@ -72,7 +63,7 @@ func BenchmarkExecuteWorkflow(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			out := router.InterceptClient(&nopNext{})
+			out := router.InterceptClient(&fakeNext{})
 			in := newIn()
 			i := 0
 			b.ReportAllocs()
@@ -87,7 +78,7 @@ func BenchmarkExecuteWorkflow(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		out := router.InterceptClient(&nopNext{})
+		out := router.InterceptClient(&fakeNext{})
 		in := newIn()
 		in.Options.TaskQueue = "explicit-queue"
 		b.ReportAllocs()

@@ -141,7 +141,7 @@ func (o *clientOutbound) ExecuteActivity(ctx context.Context, in *sdkinterceptor
 	if in.Options == nil {
 		return o.Next.ExecuteActivity(ctx, in) // the SDK reports missing options itself
 	}
-	out, err := o.root.route(ctx, start{path: "ExecuteActivity", workflowType: in.ActivityType, taskQueue: in.Options.TaskQueue, priority: in.Options.Priority, activity: true})
+	out, err := o.root.route(ctx, start{path: "ExecuteActivity", workflowType: in.ActivityType, taskQueue: in.Options.TaskQueue, priority: in.Options.Priority, subject: activitySubject})
 	if err == nil {
 		err = o.root.withTenantHeader(ctx, out)
 	}

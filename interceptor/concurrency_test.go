@@ -16,26 +16,24 @@ import (
 	"github.com/tqrouter/tqrouter/routing"
 )
 
-// checkingNext checks every start that reaches it against the tenant of its
-// context: same queue every time, the tenant's own fairness key.
-type checkingNext struct {
-	sdkinterceptor.ClientOutboundInterceptorBase
+// startChecker checks every start that reaches it against the tenant of
+// its context: same queue every time, the tenant's own fairness key.
+type startChecker struct {
 	t       *testing.T
 	queues  sync.Map // tenant → first queue seen
 	checked atomic.Int64
 }
 
-func (n *checkingNext) ExecuteWorkflow(ctx context.Context, in *sdkinterceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
+func (n *startChecker) check(ctx context.Context, in *sdkinterceptor.ClientExecuteWorkflowInput) {
 	tenant, _ := TenantFromContext(ctx)
 	if in.Options.TaskQueue == "main-queue" {
-		return nil, nil // an unregistered type, left alone
+		return // an unregistered type, left alone
 	}
 	first, _ := n.queues.LoadOrStore(tenant, in.Options.TaskQueue)
 	assert.Equal(n.t, first, in.Options.TaskQueue, "tenant %s changed queue", tenant)
 	assert.Equal(n.t, tenant, in.Options.Priority.FairnessKey, "start counted under another tenant")
 	assert.Nil(n.t, in.Options.Memo, "short tenant IDs travel as the fairness key alone")
 	n.checked.Add(1)
-	return nil, nil
 }
 
 // TestConcurrentStartsWhileRegistryChanges runs hundreds of goroutines
@@ -46,8 +44,8 @@ func TestConcurrentStartsWhileRegistryChanges(t *testing.T) {
 	reg := registry.Default()
 	router, err := New(reg, routing.Config{Prefix: "saas", Shards: 32}, WithoutHotTenants())
 	require.NoError(t, err)
-	next := &checkingNext{t: t}
-	out := router.InterceptClient(next)
+	next := &startChecker{t: t}
+	out := router.InterceptClient(&fakeNext{onExecute: next.check})
 
 	const goroutines, starts, tenants, newTypes = 200, 50, 100, 300
 	var writers sync.WaitGroup

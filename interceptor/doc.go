@@ -31,11 +31,24 @@
 //
 // A start is routed when its workflow type is in the [registry.Registry] and
 // its task queue is a legacy queue (see [WithLegacyQueues]). A start on any
-// other queue was routed on purpose and is left alone, and so is a type that
-// is not registered (see [WithRefuseUnregistered]). Tenant-scoped kinds go to
-// the tenant's shard (or pinned) queue with the tenant's fairness key;
+// other queue keeps its queue, and so does a type that is not registered
+// (see [WithRefuseUnregistered]). Tenant-scoped kinds go to the tenant's
+// shard (or pinned) queue with the tenant's fairness key;
 // [routing.Jobs] goes to shard 00 with no fairness key. Where each start can
 // go, and which queues workers must poll, is the [routing] package's answer.
+//
+// # Tenants
+//
+// A start's tenant comes from its context ([WithTenant]), the
+// [TenantFunc] and the memo field (see [WithMemoKey]); on workers, a
+// workflow's tenant comes from the router's header, its memo field and its
+// fairness key. Every source that is present must name the same valid
+// tenant, whatever queue the start names: sources that disagree are
+// refused with [ErrTenantMismatch], and an empty or malformed value with
+// [ErrInvalidTenant] (it never counts as "no tenant"). A start that names a
+// routed queue of a tenant-scoped kind itself keeps its queue but carries
+// its tenant's fairness key, never the caller's. The rule, every start
+// path and every refusal are in docs/tenants.md.
 //
 // Every client start path is covered: ExecuteWorkflow,
 // SignalWithStartWorkflow, CreateSchedule with a workflow action,
@@ -68,11 +81,16 @@
 // The tenant travels in the router's header ("tqrouter-tenant"), written at
 // every start it routes and recorded in history, so replays read the same;
 // workflows started before the header existed are read from their memo
-// field or fairness key. The header is plain JSON, as the fairness key is,
+// field or fairness key. A header is input like any other: a worker checks
+// it against the workflow's memo and fairness key, which are fields of the
+// start request that no ContextPropagator can write, so a propagator that
+// writes "tqrouter-tenant" cannot move a workflow to another tenant (do not
+// write that header). The header is plain JSON, as the fairness key is,
 // unless [WithDataConverter] gives the converter (and codec) to encode it
-// with. A workflow on a routed queue whose tenant cannot be read refuses
-// its tenant-scoped child starts with [ErrMissingTenant] and the cause,
-// rather than leave them on the legacy queue.
+// with. A workflow whose tenant cannot be read (its sources disagree, one
+// is invalid, or it runs on a routed queue of a tenant-scoped kind with
+// none) refuses its starts with [ErrMissingTenant] and the cause, rather
+// than leave them on the legacy queue or give them another tenant.
 //
 // # Observability
 //

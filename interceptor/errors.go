@@ -3,6 +3,7 @@ package interceptor
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tqrouter/tqrouter/routing"
 )
@@ -13,7 +14,11 @@ var (
 	// unless [WithLegacyFallback] is set.
 	ErrMissingTenant = errors.New("tqrouter: tenant-scoped workflow started without a tenant ID")
 	// ErrTenantMismatch is returned when the tenant sources of one start
-	// (context value, memo field, [TenantFunc]) name different tenants.
+	// (context value, memo field, [TenantFunc]) name different tenants, on
+	// whatever queue it names, and for a start made by workflow code whose
+	// workflow's own sources (the router's header, its memo field, its
+	// fairness key) disagree. The message names the sources, never a
+	// tenant.
 	ErrTenantMismatch = errors.New("tqrouter: tenant sources disagree")
 	// ErrUnregisteredWorkflow is returned for a start on a legacy queue of a
 	// workflow type the registry does not know, with
@@ -28,8 +33,10 @@ var (
 	// [Router.NewWithStartWorkflowOperation]: the SDK hides the
 	// operation's options, so the router cannot see or change its queue.
 	ErrUnroutedUpdateWithStart = errors.New("tqrouter: update-with-start operation was not made by Router.NewWithStartWorkflowOperation")
-	// ErrInvalidTenant is [routing.ErrInvalidTenant]: a tenant ID that is
-	// malformed, or a memo field that does not hold a string.
+	// ErrInvalidTenant is [routing.ErrInvalidTenant]: a tenant source that
+	// is present but holds no valid tenant ID: an empty or malformed value
+	// (in the context, the memo field or, on workers, the router's header),
+	// or a memo field or header that does not decode to a string.
 	ErrInvalidTenant = routing.ErrInvalidTenant
 	// ErrInvalidWeight is [routing.ErrInvalidWeight]: a [WeightFunc] or a
 	// caller's fairness weight that is NaN or negative.
@@ -51,10 +58,53 @@ type RouteError struct {
 	Err error
 }
 
-// Error describes the refusal; it never contains the tenant ID.
+// errPrefix starts the text of every error of this package.
+const errPrefix = "tqrouter: "
+
+// Error describes the refusal; it never contains the tenant ID, and says
+// "tqrouter:" once, however many errors of this package Err wraps.
 func (e *RouteError) Error() string {
-	return fmt.Sprintf("%v (refused %s of %q on %q)", e.Err, e.Path, e.WorkflowType, e.TaskQueue)
+	return fmt.Sprintf("%s%s (refused %s of %q on %q)", errPrefix, withoutPrefix(e.Err), e.Path, e.WorkflowType, e.TaskQueue)
 }
 
 // Unwrap returns e.Err.
 func (e *RouteError) Unwrap() error { return e.Err }
+
+// withoutPrefix is err's text without the package's prefix, for a message
+// that embeds it.
+func withoutPrefix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return strings.ReplaceAll(err.Error(), errPrefix, "")
+}
+
+// unreadableTenant is why a running workflow has no tenant: its sources
+// disagree or one is invalid (cause), or it runs on a routed queue of a
+// tenant-scoped kind and has none at all (no cause). It is
+// [ErrMissingTenant] and its cause.
+type unreadableTenant struct {
+	queue string
+	cause error
+}
+
+func (e *unreadableTenant) Error() string {
+	reason := "no tenant header, memo field or fairness key"
+	if e.cause != nil {
+		reason = withoutPrefix(e.cause)
+	}
+	return fmt.Sprintf("%v: the workflow on %q: its tenant cannot be read (%s)", ErrMissingTenant, e.queue, reason)
+}
+
+func (e *unreadableTenant) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrMissingTenant}
+	}
+	return []error{ErrMissingTenant, e.cause}
+}
+
+// unreadable reports whether err says that tenant sources disagree or one
+// of them is invalid: no start may be made on the strength of them.
+func unreadable(err error) bool {
+	return err != nil && (errors.Is(err, ErrTenantMismatch) || errors.Is(err, ErrInvalidTenant))
+}

@@ -51,17 +51,45 @@ func ExampleRouter_Table() {
 	// [saas.jobs.00]
 }
 
+// printQueue is a client interceptor that prints the queue of each start
+// instead of sending it.
+type printQueue struct {
+	sdkinterceptor.ClientOutboundInterceptorBase
+}
+
+func (*printQueue) ExecuteWorkflow(_ context.Context, in *sdkinterceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
+	fmt.Println(in.Options.TaskQueue)
+	return nil, nil
+}
+
 // Hot-tenant isolation is on by default; its thresholds can be tuned, per
-// client process.
+// client process. Here a tenant is hot once it makes 3 starts in a burst:
+// from its third start on, its starts go to the overflow queue, so that
+// the other tenants of its shard are not queued behind its flood.
 func ExampleWithHotTenants() {
-	router, err := interceptor.New(registry.Default(), routing.Config{Prefix: "saas", Shards: 32, Overflow: 2},
-		interceptor.WithHotTenants(interceptor.HotTenants{Window: 30 * time.Second, Enter: 50}),
+	router, err := interceptor.New(registry.Default(), routing.Config{Prefix: "saas", Shards: 32},
+		interceptor.WithHotTenants(interceptor.HotTenants{Window: time.Minute, Enter: 3}),
 	)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(router.HotTenants())
-	// Output: 0
+	// The router in front of an interceptor that prints where each start
+	// goes; in a client, the SDK would send it.
+	starts := router.InterceptClient(&printQueue{})
+	ctx := interceptor.WithTenant(context.Background(), "acme")
+	for range 4 {
+		_, _ = starts.ExecuteWorkflow(ctx, &sdkinterceptor.ClientExecuteWorkflowInput{
+			Options:      &client.StartWorkflowOptions{TaskQueue: "main-queue"},
+			WorkflowType: "UserOnboardingWorkflow",
+		})
+	}
+	fmt.Println("hot tenants:", router.HotTenants())
+	// Output:
+	// saas.tenant.13
+	// saas.tenant.13
+	// saas.tenant.overflow-00
+	// saas.tenant.overflow-00
+	// hot tenants: 1
 }
 
 func ExampleWithTenant() {

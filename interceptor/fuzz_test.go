@@ -124,14 +124,18 @@ func FuzzMemoPayload(f *testing.F) {
 
 // FuzzWorkflowTenant feeds a workflow's start as a worker sees it (header
 // payload, memo payload, queue, fairness key), all outside input: the router
-// must never panic, must read the header first, and must never leave a
-// workflow on a routed tenant queue without either a tenant or an error.
+// must never panic, must never leave a workflow on a routed tenant queue
+// without either a tenant or an error, and a tenant it finds is valid and
+// agrees with every source present.
 func FuzzWorkflowTenant(f *testing.F) {
 	f.Add([]byte(`"acme"`), "json/plain", []byte(`"acme"`), "json/plain", "saas.tenant.03", "acme")
 	f.Add([]byte(`x`), "binary/encrypted", []byte(`y`), "binary/encrypted", "saas.tenant.03", "sha256:0123")
 	f.Add([]byte{}, "", []byte(`42`), "json/plain", "main-queue", "")
 	f.Add([]byte{}, "", []byte{}, "", "saas.jobs.00", "")
 	f.Add([]byte{}, "", []byte{}, "", "saas.tenant.overflow-00", "sha256:"+strings.Repeat("a", 57))
+	f.Add([]byte(`""`), "json/plain", []byte(`"acme"`), "json/plain", "saas.tenant.03", "acme")       // an empty header
+	f.Add([]byte(`"victim"`), "json/plain", []byte(`"acme"`), "json/plain", "saas.tenant.03", "acme") // a header that disagrees
+	f.Add([]byte(`" acme "`), "json/plain", []byte{}, "", "main-queue", "")
 	f.Fuzz(func(t *testing.T, header []byte, headerEnc string, memo []byte, memoEnc, queue, key string) {
 		router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: 7}, WithoutHotTenants())
 		if err != nil {
@@ -147,13 +151,22 @@ func FuzzWorkflowTenant(f *testing.F) {
 		}
 		tenant, err := router.workflowTenant(h, info)
 		if err != nil {
-			if tenant != "" || !errors.Is(err, ErrMissingTenant) {
+			if tenant != "" || !errors.Is(err, ErrMissingTenant) || strings.Count(err.Error(), "tqrouter:") != 1 {
 				t.Fatalf("tenant %q with error %v", tenant, err)
 			}
 			return
 		}
-		if want, ok, herr := router.headerTenant(h); ok && herr == nil && tenant != want {
-			t.Fatalf("header says %q, got %q", want, tenant)
+		if tenant != "" && routing.ValidateTenant(tenant) != nil {
+			t.Fatalf("invalid tenant %q", tenant)
+		}
+		if want, ok, herr := router.headerTenant(h); ok && (herr != nil || tenant != want) {
+			t.Fatalf("header says %q (%v), got %q", want, herr, tenant)
+		}
+		if s := router.recordedMemoSource(info.Memo); s.present && (s.err != nil || s.tenant != tenant) {
+			t.Fatalf("memo says %q (%v), got %q", s.tenant, s.err, tenant)
+		}
+		if d, routed := routing.ParseTaskQueue("saas", queue); routed && d.Kind.TenantScoped() && key != "" && tenant != "" && routing.FairnessKey(tenant) != key {
+			t.Fatalf("fairness key %q is not tenant %q's", key, tenant)
 		}
 		if d, routed := routing.ParseTaskQueue("saas", queue); routed && d.Kind.TenantScoped() && tenant == "" {
 			t.Fatalf("a workflow on routed queue %q has neither tenant nor error", queue)

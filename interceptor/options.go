@@ -19,9 +19,11 @@ const DefaultLegacyQueue = "main-queue"
 const DefaultMemoKey = "tenant_id"
 
 // TenantFunc returns the tenant ID of a start from its context, for example
-// from authentication claims; "" means it does not know. It is one tenant
-// source among the context value and the memo field, and must agree with
-// them. workflowType is the activity type for a standalone activity.
+// from authentication claims; "" means it does not know, and an error
+// refuses the start. It is one tenant source among the context value and
+// the memo field, and must agree with them. It is called for every client
+// start, whatever queue it names, and never in workflow code.
+// workflowType is the activity type for a standalone activity.
 type TenantFunc func(ctx context.Context, workflowType string) (string, error)
 
 // WeightFunc returns the fairness weight of a tenant: its share of its
@@ -100,7 +102,9 @@ func WithWeightFunc(f WeightFunc) Option {
 // WithLegacyFallback lets a tenant-scoped start with no tenant ID run on the
 // legacy queue it named, unchanged, instead of being refused with
 // [ErrMissingTenant]. Meant for migrations where some call sites do not pass
-// a tenant yet; the trace records each such start as a passthrough.
+// a tenant yet; the trace records each such start as a passthrough. A start
+// with an invalid tenant (an empty [WithTenant] value among them), or with
+// sources that disagree, is still refused.
 func WithLegacyFallback() Option {
 	return optionFunc(func(o *options) { o.legacyFallback = true })
 }

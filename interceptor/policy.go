@@ -11,30 +11,48 @@ import (
 	"github.com/tqrouter/tqrouter/routing"
 )
 
-// start is what the router needs to know of one workflow start, or of one
-// standalone activity start.
+// subject is what a start starts.
+type subject uint8
+
+const (
+	// workflowSubject: a workflow (a client's start, a child,
+	// continue-as-new, update-with-start, a schedule's action).
+	workflowSubject subject = iota
+	// activitySubject: an activity, standalone (a client's
+	// ExecuteActivity) or scheduled by workflow code.
+	activitySubject
+)
+
+// start is what the router needs to know of one start: a workflow's, or an
+// activity's.
 type start struct {
 	path         string
-	workflowType string // the activity type when activity is set
+	workflowType string // the activity type of an activity
 	taskQueue    string
 	memo         map[string]any
 	priority     temporal.Priority
+	subject      subject
+	// kind and registered are the type's kind in the registry, looked up
+	// once by route.
+	kind       routing.QueueKind
+	registered bool
 	// inWorkflow marks a start made by workflow code: the tenant comes
 	// from the workflow (as a context value) and the memo only, the weight
 	// is the caller's, and the hot-tenant counts are neither read nor
 	// changed, so that the decision depends on history only and no user
-	// function runs inside a workflow.
+	// function runs inside a workflow. An activity made by workflow code
+	// moves to the workflow's own queue (ownQueue).
 	inWorkflow bool
+	ownQueue   string
 	// untraced skips the span and the metrics: a replayed workflow decides
 	// again but must not record twice.
 	untraced bool
-	// activity marks a standalone activity: its type is looked up among
-	// the registry's activity types, and it has no memo.
-	activity bool
 	// tenantErr, set by the worker side, is why the running workflow's
-	// tenant could not be read; a tenant-scoped start without a tenant is
-	// then refused with it instead of left on the legacy queue.
+	// tenant could not be read (see Router.workflowTenant).
 	tenantErr error
+	// refusal, when set, refuses the start before anything else is
+	// decided: an update-with-start operation the router did not make.
+	refusal error
 }
 
 // outcome is the router's answer for one start.
@@ -52,7 +70,9 @@ type outcome struct {
 	span trace.SpanContext
 }
 
-// rerouted reports whether the start goes to another queue than it named.
+// rerouted reports whether the start's options change: it goes to a routed
+// queue with its tenant's fairness (Routed), or to an overflow queue
+// (Overflow).
 func (o outcome) rerouted() bool { return o.decision == Routed || o.decision == Overflow }
 
 // apply writes a rerouted outcome's queue, priority and memo (if it has
@@ -75,22 +95,20 @@ type verdict struct {
 	swept  []cooled // other tenants found cooled down at this start
 }
 
-// route decides where s goes, records the decision (span, metrics, log),
-// and returns the outcome, or a *RouteError when s must be refused. In
-// shadow mode it never refuses and never changes anything.
+// route is the one decision pipeline: every start the router sees, on
+// clients and in workflows, is decided here (see decide), recorded here
+// (span, metrics, log), and answered with the outcome, or with a
+// *RouteError when it must be refused. In shadow mode it never refuses and
+// never changes anything.
 func (r *Router) route(ctx context.Context, s start) (outcome, error) {
-	lookup := r.reg.Lookup
-	if s.activity {
-		lookup = r.reg.LookupActivity
-	}
-	kind, registered := lookup(s.workflowType)
+	s.kind, s.registered = r.lookup(s)
 	span := trace.SpanFromContext(context.Background()) // a non-recording span
 	if !s.untraced {
-		ctx, span = r.tracer.Start(ctx, r.spanName(s.workflowType, registered, s.activity), r.spanOpts...)
+		ctx, span = r.tracer.Start(ctx, r.spanName(s), r.spanOpts...)
 		defer span.End()
 	}
 
-	v, err := r.decide(ctx, s, kind, registered)
+	v, err := r.decide(ctx, s)
 	if err != nil {
 		err = &RouteError{Path: s.path, WorkflowType: s.workflowType, TaskQueue: s.taskQueue, Err: err}
 		v.out = outcome{decision: Refused}
@@ -113,6 +131,20 @@ func (r *Router) route(ctx context.Context, s start) (outcome, error) {
 	return v.out, err
 }
 
+// lookup returns the kind of a start's type in the registry. An activity
+// made by workflow code is not looked up: it runs where its workflow runs.
+func (r *Router) lookup(s start) (kind routing.QueueKind, registered bool) {
+	switch {
+	case s.refusal != nil:
+		return "", false
+	case s.subject == activitySubject && s.inWorkflow:
+		return "", true
+	case s.subject == activitySubject:
+		return r.reg.LookupActivity(s.workflowType)
+	}
+	return r.reg.Lookup(s.workflowType)
+}
+
 // record traces, counts and logs one decision.
 func (r *Router) record(ctx context.Context, span trace.Span, s start, d Decision, v verdict, err error) {
 	r.metrics.decision(ctx, s.path, d, v.route.Kind, v.reason, err)
@@ -129,31 +161,37 @@ func (r *Router) record(ctx context.Context, span trace.Span, s start, d Decisio
 	}
 }
 
-// decide is the routing policy; apart from the hot-tenant counts it has no
-// side effects.
-func (r *Router) decide(ctx context.Context, s start, kind routing.QueueKind, registered bool) (v verdict, err error) {
+// decide is the routing policy; apart from the hot-tenant counts (see
+// hotTenant) it has no side effects. The start's tenant is resolved first,
+// whatever queue it names, so that no start goes out with sources that
+// disagree; then the queue it names decides the rest.
+func (r *Router) decide(ctx context.Context, s start) (v verdict, err error) {
+	if s.refusal != nil {
+		return v, s.refusal
+	}
+	if s.subject == activitySubject && s.inWorkflow {
+		return r.decideWorkflowActivity(ctx, s), nil
+	}
+	if v.tenant, err = r.startTenant(ctx, s); err != nil {
+		return v, err
+	}
 	legacy := r.isLegacy(s.taskQueue)
-	switch {
-	case !legacy && r.table.IsRouted(s.taskQueue):
-		v.out.decision, v.reason = Passthrough, reasonAlreadyRouted
-		return v, nil
+	switch dest, routed := routing.ParseTaskQueue(r.prefix, s.taskQueue); {
+	case routed:
+		return r.decideRoutedQueue(ctx, s, dest, v)
 	case !legacy:
 		v.out.decision, v.reason = Passthrough, reasonExplicitQueue
 		return v, nil
-	case !registered && r.opts.refuseUnregistered && s.activity:
+	case !s.registered && r.opts.refuseUnregistered && s.subject == activitySubject:
 		return v, ErrUnregisteredActivity
-	case !registered && r.opts.refuseUnregistered:
+	case !s.registered && r.opts.refuseUnregistered:
 		return v, ErrUnregisteredWorkflow
-	case !registered:
+	case !s.registered:
 		v.out.decision, v.reason = Passthrough, reasonUnregistered
 		return v, nil
 	}
-	v.tenant, err = r.tenantOf(ctx, s.workflowType, s.memo, s.inWorkflow)
-	if err != nil {
-		return v, err
-	}
-	if !kind.TenantScoped() {
-		v.route, err = r.table.JobRoute(kind)
+	if !s.kind.TenantScoped() {
+		v.route, err = r.table.JobRoute(s.kind)
 		if err != nil {
 			return v, err
 		}
@@ -163,9 +201,9 @@ func (r *Router) decide(ctx context.Context, s start, kind routing.QueueKind, re
 	if v.tenant == "" {
 		switch {
 		case s.tenantErr != nil:
-			// The workflow runs on a routed queue but its tenant cannot be
-			// read: leaving its child on the legacy queue would bypass
-			// the router silently.
+			// The workflow runs on a routed queue but has no tenant:
+			// leaving its child on the legacy queue would bypass the
+			// router silently.
 			return v, s.tenantErr
 		case r.opts.legacyFallback || s.inWorkflow:
 			// A workflow with no tenant was started before the rollout:
@@ -177,28 +215,86 @@ func (r *Router) decide(ctx context.Context, s start, kind routing.QueueKind, re
 		}
 		return v, ErrMissingTenant
 	}
-	weight := s.priority.FairnessWeight
-	if r.opts.weightFunc != nil && !s.inWorkflow {
-		weight = r.opts.weightFunc(ctx, v.tenant)
-	}
-	v.route, err = r.table.TenantRoute(kind, v.tenant, weight)
-	if err != nil {
+	if v.route, err = r.table.TenantRoute(s.kind, v.tenant, r.weight(ctx, s, v.tenant)); err != nil {
 		return v, err
 	}
 	decision := Routed
 	switch {
 	case v.route.Role == routing.PinnedQueue:
 		v.reason = reasonPinned
-	case r.hot != nil && !s.inWorkflow:
-		var hot bool
-		hot, v.change, v.swept = r.hot.observe(kind, v.route.Shard, v.tenant)
-		if hot && v.route.Overflow != "" {
-			v.route = v.route.Hot()
-			decision, v.reason = Overflow, reasonHotTenant
-		}
+	case r.hotTenant(s, &v):
+		v.route = v.route.Hot()
+		decision, v.reason = Overflow, reasonHotTenant
 	}
-	v.out = outcome{
-		decision:  decision,
+	v.out = r.tenantOutcome(s, decision, v)
+	return v, nil
+}
+
+// hotTenant counts a client's start routed to its tenant's shard, and says
+// whether the tenant is hot, so that the start goes to its overflow queue
+// instead. It is the one place the policy consults the hot-tenant
+// detector. Starts made by workflow code never do, so that replays decide
+// the same.
+func (r *Router) hotTenant(s start, v *verdict) bool {
+	if r.hot == nil || s.inWorkflow {
+		return false
+	}
+	var hot bool
+	hot, v.change, v.swept = r.hot.observe(v.route.Kind, v.route.Shard, v.tenant)
+	return hot && v.route.Overflow != ""
+}
+
+// decideRoutedQueue decides a start that names a routed queue itself: it
+// stays on that queue, but carries what a routed start carries. On a queue
+// of a tenant-scoped kind that is its tenant's fairness key, weight,
+// header and memo, never a key of the caller's: a fairness key names a
+// tenant, so a key without a tenant from a trusted source is refused, as
+// is a tenant-scoped type without a tenant (except in workflow code, where
+// refusing would fail a running workflow). A queue of another kind
+// carries no tenant fairness, and the start passes through.
+func (r *Router) decideRoutedQueue(ctx context.Context, s start, dest routing.Destination, v verdict) (verdict, error) {
+	v.reason = reasonAlreadyRouted
+	if !dest.Kind.TenantScoped() {
+		v.out.decision = Passthrough
+		return v, nil
+	}
+	if v.tenant == "" {
+		if s.priority.FairnessKey != "" || (s.registered && s.kind.TenantScoped() && !s.inWorkflow) {
+			return v, ErrMissingTenant
+		}
+		v.out.decision = Passthrough
+		return v, nil
+	}
+	route, err := r.table.TenantRoute(dest.Kind, v.tenant, r.weight(ctx, s, v.tenant))
+	if err != nil {
+		return v, err
+	}
+	v.route = routing.Route{
+		Kind: dest.Kind, Role: dest.Role, TaskQueue: s.taskQueue,
+		FairnessKey: route.FairnessKey, FairnessWeight: route.FairnessWeight,
+	}
+	if dest.Role == routing.ShardQueue {
+		v.route.Shard = dest.Index
+	}
+	v.out = r.tenantOutcome(s, Routed, v)
+	return v, nil
+}
+
+// weight is the fairness weight of a start for tenant: the weight
+// function's, or else the caller's own.
+func (r *Router) weight(ctx context.Context, s start, tenant string) float32 {
+	if r.opts.weightFunc != nil && !s.inWorkflow {
+		return r.opts.weightFunc(ctx, tenant)
+	}
+	return s.priority.FairnessWeight
+}
+
+// tenantOutcome is the outcome of a start going to v.route for its tenant:
+// the tenant's fairness key and weight, the caller's own priority key, and
+// the memo that carries an ID too long to be its own fairness key.
+func (r *Router) tenantOutcome(s start, d Decision, v verdict) outcome {
+	out := outcome{
+		decision:  d,
 		taskQueue: v.route.TaskQueue,
 		priority: temporal.Priority{
 			PriorityKey:    s.priority.PriorityKey, // the caller's own key is kept
@@ -207,10 +303,31 @@ func (r *Router) decide(ctx context.Context, s start, kind routing.QueueKind, re
 		},
 		tenant: v.tenant,
 	}
-	if !s.activity { // an activity has no memo
-		v.out.memo = r.memoWithTenant(s.memo, v.tenant, v.route.FairnessKey)
+	if s.subject == workflowSubject { // an activity has no memo
+		out.memo = r.memoWithTenant(s.memo, v.tenant, v.route.FairnessKey)
 	}
-	return v, nil
+	return out
+}
+
+// decideWorkflowActivity keeps an activity that workflow code schedules on
+// a legacy queue off that queue. Workflow code that names the legacy queue
+// in its activity options means "the queue we all run on"; once the
+// workflow runs on a routed queue, that is its own queue, whose workers
+// have its activities; the server gives a queued activity task the
+// workflow's fairness key. A workflow still on the legacy queue leaves its
+// activities there. The decision depends on the history only, so replay
+// makes the same one.
+func (r *Router) decideWorkflowActivity(ctx context.Context, s start) verdict {
+	v := verdict{reason: reasonWorkflowQueue}
+	v.tenant, _ = TenantFromContext(ctx)
+	dest, routed := routing.ParseTaskQueue(r.prefix, s.ownQueue)
+	if !routed {
+		v.out.decision, v.reason = Passthrough, reasonWorkflowOnLegacy
+		return v
+	}
+	v.route = routing.Route{Kind: dest.Kind, Role: dest.Role, Shard: dest.Index, TaskQueue: s.ownQueue}
+	v.out = outcome{decision: Routed, taskQueue: s.ownQueue}
+	return v
 }
 
 // memoWithTenant returns a copy of memo with the tenant under the memo key,

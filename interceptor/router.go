@@ -28,6 +28,7 @@ type Router struct {
 
 	reg     *registry.Registry
 	table   *routing.Table
+	prefix  string // the table's prefix, read once: Table.Config copies its pins
 	opts    options
 	tracer  trace.Tracer
 	metrics *instruments
@@ -77,6 +78,7 @@ func New(reg *registry.Registry, cfg routing.Config, opts ...Option) (*Router, e
 	r := &Router{
 		reg:      reg,
 		table:    table,
+		prefix:   cfg.Prefix,
 		opts:     o,
 		tracer:   o.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version)),
 		ops:      newOpSet(),

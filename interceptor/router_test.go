@@ -3,6 +3,7 @@ package interceptor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"runtime"
 	"strings"
@@ -29,16 +30,19 @@ import (
 
 const shards = 32
 
-// fakeNext is the next client interceptor: it records what reaches it and
-// short-circuits, so that nothing is sent anywhere.
+// fakeNext is the one fake next client interceptor of the unit tests: it
+// records what reaches it and short-circuits, so that nothing is sent
+// anywhere. With onExecute set it is safe for concurrent use: each
+// ExecuteWorkflow is passed to onExecute instead of being recorded.
 type fakeNext struct {
 	sdkinterceptor.ClientOutboundInterceptorBase
-	calls    int
-	execute  *sdkinterceptor.ClientExecuteWorkflowInput
-	signal   *sdkinterceptor.ClientSignalWithStartWorkflowInput
-	schedule *sdkinterceptor.ScheduleClientCreateInput
-	update   *sdkinterceptor.ClientUpdateWithStartWorkflowInput
-	activity *sdkinterceptor.ClientExecuteActivityInput
+	onExecute func(context.Context, *sdkinterceptor.ClientExecuteWorkflowInput)
+	calls     int
+	execute   *sdkinterceptor.ClientExecuteWorkflowInput
+	signal    *sdkinterceptor.ClientSignalWithStartWorkflowInput
+	schedule  *sdkinterceptor.ScheduleClientCreateInput
+	update    *sdkinterceptor.ClientUpdateWithStartWorkflowInput
+	activity  *sdkinterceptor.ClientExecuteActivityInput
 }
 
 func (f *fakeNext) ExecuteActivity(_ context.Context, in *sdkinterceptor.ClientExecuteActivityInput) (client.ActivityHandle, error) {
@@ -47,7 +51,11 @@ func (f *fakeNext) ExecuteActivity(_ context.Context, in *sdkinterceptor.ClientE
 	return nil, nil
 }
 
-func (f *fakeNext) ExecuteWorkflow(_ context.Context, in *sdkinterceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
+func (f *fakeNext) ExecuteWorkflow(ctx context.Context, in *sdkinterceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
+	if f.onExecute != nil {
+		f.onExecute(ctx, in)
+		return nil, nil
+	}
 	f.calls++
 	f.execute = in
 	return nil, nil
@@ -185,7 +193,7 @@ func TestPassthrough(t *testing.T) {
 		name, workflowType, queue, reason string
 	}{
 		{"explicit queue", "UserOnboardingWorkflow", "special-queue", reasonExplicitQueue},
-		{"already routed", "UserOnboardingWorkflow", "saas.tenant.05", reasonAlreadyRouted},
+		{"already routed, a queue without tenants", "TokenCleanupWorkflow", "saas.jobs.00", reasonAlreadyRouted},
 		{"unregistered", "SomeOtherWorkflow", "main-queue", reasonUnregistered},
 	}
 	for _, tt := range tests {
@@ -214,7 +222,8 @@ func TestRefusalsNeverReachNext(t *testing.T) {
 		etype string
 	}{
 		{"missing tenant", context.Background(), nil, nil, "UserOnboardingWorkflow", ErrMissingTenant, "missing_tenant"},
-		{"empty context tenant", WithTenant(context.Background(), ""), nil, nil, "UserOnboardingWorkflow", ErrMissingTenant, "missing_tenant"},
+		{"empty context tenant", WithTenant(context.Background(), ""), nil, nil, "UserOnboardingWorkflow", ErrInvalidTenant, "invalid_tenant"},
+		{"empty memo tenant", context.Background(), map[string]any{"tenant_id": ""}, nil, "UserOnboardingWorkflow", ErrInvalidTenant, "invalid_tenant"},
 		{"context and memo disagree", WithTenant(context.Background(), "acme"), map[string]any{"tenant_id": "globex"}, nil, "UserOnboardingWorkflow", ErrTenantMismatch, "tenant_mismatch"},
 		{"job with disagreeing tenants", WithTenant(context.Background(), "acme"), map[string]any{"tenant_id": "globex"}, nil, "TokenCleanupWorkflow", ErrTenantMismatch, "tenant_mismatch"},
 		{"memo not a string", context.Background(), map[string]any{"tenant_id": 42}, nil, "UserOnboardingWorkflow", ErrInvalidTenant, "invalid_tenant"},
@@ -457,17 +466,9 @@ func TestRouteScheduleAction(t *testing.T) {
 	assert.NoError(t, h.router.RouteScheduleAction(context.Background(), nil))
 }
 
-func lazyClient(t *testing.T, router *Router) client.Client {
-	t.Helper()
-	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Interceptors: []sdkinterceptor.ClientInterceptor{router}})
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return c
-}
-
 func TestUpdateWithStart(t *testing.T) {
 	h := saas(t)
-	c := lazyClient(t, h.router)
+	c, _ := wireClient(t, h.router)
 	ctx := WithTenant(context.Background(), "acme")
 	startOpts := client.StartWorkflowOptions{ID: "w", TaskQueue: "main-queue", WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}
 
@@ -511,7 +512,7 @@ func TestUpdateWithStart(t *testing.T) {
 
 func TestUnusedOperationsAreNotRetained(t *testing.T) {
 	h := saas(t)
-	c := lazyClient(t, h.router)
+	c, _ := wireClient(t, h.router)
 	ctx := WithTenant(context.Background(), "acme")
 	ops := make([]client.WithStartWorkflowOperation, 0, 100)
 	for range 100 {
@@ -548,10 +549,10 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestSpanName(t *testing.T) {
-	assert.Equal(t, "RouteWorkflow:UserOnboardingWorkflow", spanName("UserOnboardingWorkflow", true, false))
-	assert.Equal(t, "RouteWorkflow", spanName("anything", false, false))
-	assert.Equal(t, "RouteActivity:Work", spanName("Work", true, true))
-	assert.Equal(t, "RouteActivity", spanName("Work", false, true))
+	assert.Equal(t, "RouteWorkflow:UserOnboardingWorkflow", spanName(workflowSubject, "UserOnboardingWorkflow"))
+	assert.Equal(t, "RouteWorkflow", spanName(workflowSubject, ""))
+	assert.Equal(t, "RouteActivity:Work", spanName(activitySubject, "Work"))
+	assert.Equal(t, "RouteActivity", spanName(activitySubject, ""))
 }
 
 // hmacGolden is the pseudonym of "acme" under the key "secret".
@@ -573,6 +574,18 @@ func TestTenantHash(t *testing.T) {
 func TestRouteErrorMessage(t *testing.T) {
 	err := &RouteError{Path: "ExecuteWorkflow", WorkflowType: "UserOnboardingWorkflow", TaskQueue: "main-queue", Err: ErrMissingTenant}
 	assert.Equal(t, `tqrouter: tenant-scoped workflow started without a tenant ID (refused ExecuteWorkflow of "UserOnboardingWorkflow" on "main-queue")`, err.Error())
+
+	// Errors of this package that wrap others still say "tqrouter:" once.
+	for _, inner := range []error{
+		&unreadableTenant{queue: "saas.tenant.03", cause: mismatch("header tqrouter-tenant", "memo field")},
+		validate(" acme ", "context value"),
+		fmt.Errorf("tenant function: %w", ErrInvalidTenant),
+		fmt.Errorf("%w: %w", ErrMissingTenant, ErrTenantMismatch),
+	} {
+		err := &RouteError{Path: "ExecuteChildWorkflow", WorkflowType: "UserOnboardingWorkflow", TaskQueue: "main-queue", Err: inner}
+		assert.Equal(t, 1, strings.Count(err.Error(), "tqrouter:"), err.Error())
+		assert.NotContains(t, err.Error(), "acme")
+	}
 }
 
 func TestPinnedTenant(t *testing.T) {

@@ -4,15 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
+
+	"github.com/tqrouter/tqrouter/routing"
 )
 
 type tenantKey struct{}
 
 // WithTenant returns a copy of ctx that carries tenantID: starts made with it
-// are routed for that tenant. An empty tenantID is the same as none.
+// are routed for that tenant. The value is checked at every start made with
+// ctx: an empty or otherwise invalid tenantID refuses the start with
+// [ErrInvalidTenant], as any invalid tenant source does; it never counts as
+// "no tenant".
 func WithTenant(ctx context.Context, tenantID string) context.Context {
 	return context.WithValue(ctx, tenantKey{}, tenantID)
 }
@@ -78,15 +85,112 @@ func jsonStringPayload(s string) (*commonpb.Payload, error) {
 	}, nil
 }
 
+// source is what one place says about the tenant of a start, or of a
+// running workflow: the context value, the tenant function or the memo field
+// of a start; the header or the memo field of a running workflow.
+type source struct {
+	name    string // the place, for errors; never the value
+	tenant  string
+	present bool
+	err     error // present, but unreadable
+}
+
+// resolveTenant is the one rule that gives a start, or a running workflow,
+// its tenant, on clients and workers alike. Every source that is present
+// must hold a valid tenant ID ([routing.ValidateTenant]: an empty value is
+// invalid, never "none"), and all must hold the same one; the first that
+// fails, in the order given, is the error. A fairnessKey (a running
+// workflow's, on a routed queue of a tenant-scoped kind) must be the
+// tenant's own ([routing.FairnessKey]); when no other source is present it
+// names the tenant itself, unless it is a derived key, which names a tenant
+// only through a hash. No source at all is "" and no error. Errors wrap
+// [ErrInvalidTenant] or [ErrTenantMismatch], and name the sources, never a
+// tenant.
+func resolveTenant(fairnessKey string, sources ...source) (string, error) {
+	tenant, from := "", ""
+	for _, s := range sources {
+		switch {
+		case !s.present:
+			continue
+		case s.err != nil:
+			return "", s.err
+		}
+		if err := validate(s.tenant, s.name); err != nil {
+			return "", err
+		}
+		switch {
+		case from == "":
+			tenant, from = s.tenant, s.name
+		case s.tenant != tenant:
+			return "", mismatch(from, s.name)
+		}
+	}
+	switch {
+	case fairnessKey == "":
+		return tenant, nil
+	case from != "" && routing.FairnessKey(tenant) != fairnessKey:
+		return "", mismatch(from, "fairness key")
+	case from != "":
+		return tenant, nil
+	case isDerivedKey(fairnessKey):
+		return "", nil
+	}
+	if err := validate(fairnessKey, "fairness key"); err != nil {
+		return "", err
+	}
+	return fairnessKey, nil
+}
+
+// validate is [routing.ValidateTenant] for the value of the source named
+// name, with the value taken out of the message: errors end up in logs.
+func validate(value, name string) error {
+	err := routing.ValidateTenant(value)
+	if err == nil {
+		return nil
+	}
+	reason := strings.TrimPrefix(err.Error(), ErrInvalidTenant.Error()+": ")
+	reason = strings.ReplaceAll(reason, strconv.Quote(value), "the value")
+	return fmt.Errorf("%w: %s (%s)", ErrInvalidTenant, reason, name)
+}
+
+func mismatch(a, b string) error {
+	// The IDs stay out of the message: errors end up in logs.
+	return fmt.Errorf("%w: %s and %s name different tenants", ErrTenantMismatch, a, b)
+}
+
+// isDerivedKey reports whether a fairness key is the derived key of an ID
+// too long to be its own: it names the tenant only through a hash.
+func isDerivedKey(key string) bool {
+	return len(key) == routing.MaxFairnessKeyLen && strings.HasPrefix(key, "sha256:")
+}
+
+// contextSource is the tenant set by [WithTenant] on ctx, if any.
+func contextSource(ctx context.Context) source {
+	s := source{name: "context value"}
+	if ctx != nil {
+		s.tenant, s.present = ctx.Value(tenantKey{}).(string)
+	}
+	return s
+}
+
+// headerSource is the tenant in the router's header of a start.
+func (r *Router) headerSource(header map[string]*commonpb.Payload) source {
+	s := source{name: "header " + tenantHeader}
+	var p *commonpb.Payload
+	if p, s.present = header[tenantHeader]; s.present {
+		s.tenant, s.err = r.payloadTenant(p, s.name)
+	}
+	return s
+}
+
 // headerTenant reads the tenant from a header: ok is false when the header
-// has none; an error says it has one that does not decode to a valid
-// tenant ID.
+// has none; an error says it has one that is not a valid tenant ID.
 func (r *Router) headerTenant(header map[string]*commonpb.Payload) (tenant string, ok bool, err error) {
-	p, ok := header[tenantHeader]
-	if !ok {
+	s := r.headerSource(header)
+	if !s.present {
 		return "", false, nil
 	}
-	tenant, err = r.payloadTenant(p, "header "+tenantHeader)
+	tenant, err = resolveTenant("", s)
 	return tenant, true, err
 }
 
@@ -102,58 +206,61 @@ func (r *Router) payloadTenant(p *commonpb.Payload, where string) (string, error
 	return s, nil
 }
 
-// memoTenant reads the tenant ID from a memo field. The SDK accepts any
-// value in a memo; the router accepts a string, or a payload that decodes to
-// one with the router's data converter, and refuses anything else rather
-// than guess.
-func (r *Router) memoTenant(memo map[string]any) (string, error) {
+// memoSource is the tenant in a start's memo field. The SDK accepts any
+// value in a memo; the router accepts a string, or a payload that decodes
+// to one with the router's data converter, and refuses anything else
+// rather than guess.
+func (r *Router) memoSource(memo map[string]any) source {
 	key := r.opts.memoKey
-	v, ok := memo[key]
-	if !ok {
-		return "", nil
+	s := source{name: "memo field"}
+	var v any
+	if v, s.present = memo[key]; !s.present {
+		return s
 	}
 	switch v := v.(type) {
 	case string:
-		return v, nil
+		s.tenant = v
 	case *commonpb.Payload:
-		return r.payloadTenant(v, fmt.Sprintf("memo field %q", key))
+		s.tenant, s.err = r.payloadTenant(v, fmt.Sprintf("memo field %q", key))
 	case nil:
-		return "", fmt.Errorf("%w: memo field %q is nil", ErrInvalidTenant, key)
+		s.err = fmt.Errorf("%w: memo field %q is nil", ErrInvalidTenant, key)
 	default:
-		return "", fmt.Errorf("%w: memo field %q is a %T, not a string", ErrInvalidTenant, key, v)
+		s.err = fmt.Errorf("%w: memo field %q is a %T, not a string", ErrInvalidTenant, key, v)
 	}
+	return s
 }
 
-// tenantOf returns the tenant of a start from all its sources; "" if none
-// has one. Sources that have one must agree.
-func (r *Router) tenantOf(ctx context.Context, workflowType string, memo map[string]any, inWorkflow bool) (string, error) {
-	tenant, _ := TenantFromContext(ctx)
-	fromMemo, err := r.memoTenant(memo)
-	if err != nil {
-		return "", err
+// recordedMemoSource is the tenant in the memo field of a running workflow,
+// as the server recorded it.
+func (r *Router) recordedMemoSource(memo *commonpb.Memo) source {
+	s := source{name: "memo field"}
+	var p *commonpb.Payload
+	if p, s.present = memo.GetFields()[r.opts.memoKey]; s.present {
+		s.tenant, s.err = r.payloadTenant(p, fmt.Sprintf("memo field %q", r.opts.memoKey))
 	}
-	if tenant, err = agree(tenant, fromMemo, "context value", "memo field"); err != nil {
-		return "", err
-	}
-	if r.opts.tenantFunc != nil && !inWorkflow {
-		fromFunc, err := r.opts.tenantFunc(ctx, workflowType)
-		if err != nil {
-			return "", fmt.Errorf("tqrouter: tenant function: %w", err)
-		}
-		if tenant, err = agree(tenant, fromFunc, "context value or memo field", "tenant function"); err != nil {
-			return "", err
-		}
-	}
-	return tenant, nil
+	return s
 }
 
-func agree(a, b, aName, bName string) (string, error) {
-	switch {
-	case a == "":
-		return b, nil
-	case b == "" || a == b:
-		return a, nil
+// startTenant returns the tenant of a start from all its sources (see
+// resolveTenant): "" if none has one. A start made by workflow code has
+// the workflow's tenant as its context value and never calls the tenant
+// function; a workflow whose own sources disagree or are invalid starts
+// nothing.
+func (r *Router) startTenant(ctx context.Context, s start) (string, error) {
+	if s.inWorkflow {
+		if unreadable(s.tenantErr) {
+			return "", s.tenantErr
+		}
+		return resolveTenant("", contextSource(ctx), r.memoSource(s.memo))
 	}
-	// The IDs stay out of the message: errors end up in logs.
-	return "", fmt.Errorf("%w: %s and %s name different tenants", ErrTenantMismatch, aName, bName)
+	fn := source{name: "tenant function"}
+	if r.opts.tenantFunc != nil {
+		// "" is the function's way to say it does not know.
+		fn.tenant, fn.err = r.opts.tenantFunc(ctx, s.workflowType)
+		fn.present = fn.tenant != "" || fn.err != nil
+		if fn.err != nil {
+			fn.err = fmt.Errorf("tenant function: %w", fn.err)
+		}
+	}
+	return resolveTenant("", contextSource(ctx), fn, r.memoSource(s.memo))
 }

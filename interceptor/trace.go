@@ -46,13 +46,16 @@ type Decision string
 
 // The decisions.
 const (
-	// Routed: the start was moved to a routed queue (its shard, or its
-	// pinned queue).
+	// Routed: the start goes to a routed queue with its tenant's fairness
+	// key: moved there from a legacy queue (its shard, its pinned queue,
+	// or a kind's one queue), or named by the caller (reason
+	// already_routed).
 	Routed Decision = "routed"
 	// Overflow: the start's tenant is hot (its starts flood), and the
 	// start was moved to an overflow queue of its kind.
 	Overflow Decision = "overflow"
-	// Passthrough: the start was left as it was (see the reason attribute).
+	// Passthrough: the start was left as it was (see the reason
+	// attribute); its tenant sources were still checked.
 	Passthrough Decision = "passthrough"
 	// Refused: the start was refused before it reached the server.
 	Refused Decision = "refused"
@@ -76,36 +79,39 @@ const (
 // The span event of a tenant that becomes hot at this start.
 const eventHotTenant = "tqrouter.hot_tenant.isolated"
 
-// spanName is the name of the span of a routing decision: "RouteWorkflow:"
-// + type for registered workflow types and "RouteWorkflow" for others, and
-// "RouteActivity:" + type or "RouteActivity" for activities, so that names
+// spanName is the name of the span of a routing decision:
+// "RouteWorkflow:" + typeName for a workflow and "RouteActivity:" +
+// typeName for an activity, and "RouteWorkflow" or "RouteActivity" alone
+// when typeName is "" (a type the registry does not know), so that names
 // come from a bounded set.
-func spanName(typeName string, registered, activity bool) string {
+func spanName(subj subject, typeName string) string {
 	base := "RouteWorkflow"
-	if activity {
+	if subj == activitySubject {
 		base = "RouteActivity"
 	}
-	if !registered {
+	if typeName == "" {
 		return base
 	}
 	return base + ":" + typeName
 }
 
-// spanName is spanName, kept per registered type so that routing a start
-// does not build a string.
-func (r *Router) spanName(typeName string, registered, activity bool) string {
-	if !registered {
-		return spanName(typeName, false, activity)
+// spanName is the span name of s, kept per type so that routing a start
+// does not build a string. Types the registry does not know are not
+// named; activities made by workflow code are, as their types come from
+// the workflow code.
+func (r *Router) spanName(s start) string {
+	if !s.registered || s.workflowType == "" {
+		return spanName(s.subject, "")
 	}
 	names := &r.spanNames
-	if activity {
+	if s.subject == activitySubject {
 		names = &r.activitySpanNames
 	}
-	if n, ok := names.Load(typeName); ok {
+	if n, ok := names.Load(s.workflowType); ok {
 		return n.(string)
 	}
-	n := spanName(typeName, true, activity)
-	names.Store(typeName, n)
+	n := spanName(s.subject, s.workflowType)
+	names.Store(s.workflowType, n)
 	return n
 }
 
@@ -134,12 +140,13 @@ func (r *Router) tenantAttr(tenant string) attribute.KeyValue {
 }
 
 func (r *Router) annotate(span trace.Span, s start, d Decision, v verdict, err error) {
-	span.SetAttributes(
-		AttrWorkflowType.String(s.workflowType),
-		AttrStartPath.String(s.path),
-		AttrOriginalQueue.String(s.taskQueue),
-		AttrDecision.String(string(d)),
-	)
+	span.SetAttributes(AttrStartPath.String(s.path), AttrDecision.String(string(d)))
+	if s.workflowType != "" {
+		span.SetAttributes(AttrWorkflowType.String(s.workflowType))
+	}
+	if s.taskQueue != "" {
+		span.SetAttributes(AttrOriginalQueue.String(s.taskQueue))
+	}
 	if rt := v.route; rt.TaskQueue != "" {
 		span.SetAttributes(
 			AttrQueueKind.String(string(rt.Kind)),
@@ -204,9 +211,11 @@ func errorType(err error) string {
 		err  error
 		name string
 	}{
-		{ErrMissingTenant, "missing_tenant"},
+		// A workflow whose tenant cannot be read is ErrMissingTenant and
+		// its cause: the cause is the more precise type.
 		{ErrTenantMismatch, "tenant_mismatch"},
 		{ErrInvalidTenant, "invalid_tenant"},
+		{ErrMissingTenant, "missing_tenant"},
 		{ErrInvalidWeight, "invalid_weight"},
 		{ErrUnregisteredWorkflow, "unregistered_workflow"},
 		{ErrUnregisteredActivity, "unregistered_activity"},

@@ -43,17 +43,23 @@ func (w *wire) sent() []proto.Message {
 	return append([]proto.Message(nil), w.reqs...)
 }
 
+// dialWire is the one SDK client of the unit tests: made with opts, it
+// never dials, and w records every request it sends.
+func dialWire(t *testing.T, w *wire, opts client.Options) client.Client {
+	t.Helper()
+	opts.HostPort = "127.0.0.1:1" // never dialled
+	opts.ConnectionOptions.DialOptions = append(opts.ConnectionOptions.DialOptions, grpc.WithUnaryInterceptor(w.intercept))
+	c, err := client.NewLazyClient(opts)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c
+}
+
+// wireClient is dialWire with router as the client's interceptor.
 func wireClient(t *testing.T, router *Router) (client.Client, *wire) {
 	t.Helper()
 	w := &wire{}
-	c, err := client.NewLazyClient(client.Options{
-		HostPort:          "127.0.0.1:1", // never dialled
-		Interceptors:      []sdkinterceptor.ClientInterceptor{router},
-		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithUnaryInterceptor(w.intercept)}},
-	})
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return c, w
+	return dialWire(t, w, client.Options{Interceptors: []sdkinterceptor.ClientInterceptor{router}}), w
 }
 
 func TestSDKClientSendsRoutedRequests(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"weak"
 
-	"go.opentelemetry.io/otel/codes"
 	"go.temporal.io/sdk/client"
 
 	"github.com/tqrouter/tqrouter/registry"
@@ -48,27 +47,14 @@ func (r *Router) NewWithStartWorkflowOperation(ctx context.Context, c client.Cli
 }
 
 // checkOperation lets through an update-with-start operation made by
-// NewWithStartWorkflowOperation, once, with the tenant it was routed for,
-// and refuses any other.
+// NewWithStartWorkflowOperation, once, with the tenant it was routed for
+// (routed, traced and counted when it was made), and refuses any other:
+// that refusal is decided and recorded like any other start's.
 func (r *Router) checkOperation(ctx context.Context, op client.WithStartWorkflowOperation) (tenant string, err error) {
 	if tenant, ok := r.ops.take(op); ok {
-		return tenant, nil // routed, traced and counted when it was made
+		return tenant, nil
 	}
-	_, span := r.tracer.Start(ctx, spanName("", false, false), r.spanOpts...)
-	defer span.End()
-	if r.opts.shadow {
-		r.metrics.decision(ctx, "UpdateWithStartWorkflow", Shadow, "", "", nil)
-		span.SetAttributes(AttrStartPath.String("UpdateWithStartWorkflow"), AttrDecision.String(string(Shadow)))
-		return "", nil
-	}
-	err = &RouteError{Path: "UpdateWithStartWorkflow", Err: ErrUnroutedUpdateWithStart}
-	r.metrics.decision(ctx, "UpdateWithStartWorkflow", Refused, "", "", err)
-	span.SetAttributes(
-		AttrStartPath.String("UpdateWithStartWorkflow"),
-		AttrDecision.String(string(Refused)),
-		AttrErrorType.String(errorType(err)),
-	)
-	span.SetStatus(codes.Error, err.Error())
+	_, err = r.route(ctx, start{path: "UpdateWithStartWorkflow", refusal: ErrUnroutedUpdateWithStart})
 	return "", err
 }
 

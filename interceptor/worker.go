@@ -2,11 +2,11 @@ package interceptor
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/activity"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tqrouter/tqrouter/registry"
@@ -44,7 +44,7 @@ type workflowInbound struct {
 	// Read from the workflow's start (header, memo, priority, queue), all
 	// recorded in history: replay-safe.
 	tenant    string
-	tenantErr error           // why a routed workflow's tenant cannot be read
+	tenantErr error           // why its tenant cannot be read (see Router.workflowTenant)
 	parent    context.Context // carries the workflow's trace, if it has one
 }
 
@@ -66,45 +66,30 @@ func (w *workflowInbound) ExecuteWorkflow(ctx workflow.Context, in *sdkintercept
 	return w.Next.ExecuteWorkflow(ctx, in)
 }
 
-// workflowTenant reads a workflow's tenant from its start, in order: the
-// router's header (every start the router routes since it has one), the
-// memo field (a caller's memo, or a start routed before the header), and,
-// on a queue this router routes to, the fairness key when it is the ID
-// itself. A workflow on a routed queue of a tenant-scoped kind whose tenant
-// none of them gives has an error instead: its tenant-scoped starts are
-// refused with it rather than left on the legacy queue.
+// workflowTenant reads a workflow's tenant from its start, all of it
+// recorded in history: the router's header (written at every start the
+// router routes), the memo field (a caller's, or the router's for an ID
+// too long to be its own fairness key) and, on a routed queue of a
+// tenant-scoped kind, the fairness key. They are input like any other
+// (see resolveTenant): every one that is present must agree, and an empty
+// or invalid one is an error, never "no tenant"; a header that a context
+// propagator overwrote disagrees with the fairness key and the memo that
+// no propagator can write. The error is [ErrMissingTenant] and its cause:
+// the workflow's starts are refused with it. A workflow on a routed queue
+// of a tenant-scoped kind with no source at all has the error too; one
+// elsewhere has no tenant (a job, or a workflow started before the
+// rollout).
 func (r *Router) workflowTenant(header map[string]*commonpb.Payload, info *workflow.Info) (string, error) {
-	tenant, ok, herr := r.headerTenant(header)
-	if ok && herr == nil {
-		return tenant, nil
-	}
-	var merr error
-	if p, ok := info.Memo.GetFields()[r.opts.memoKey]; ok {
-		if tenant, merr = r.payloadTenant(p, fmt.Sprintf("memo field %q", r.opts.memoKey)); merr == nil && tenant != "" {
-			return tenant, nil
-		}
-	}
-	dest, routed := routing.ParseTaskQueue(r.table.Config().Prefix, info.TaskQueueName)
-	if !routed || !dest.Kind.TenantScoped() {
-		return "", nil // a job, or a workflow started before the rollout
-	}
-	if key := info.Priority.FairnessKey; key != "" && key == routing.FairnessKey(key) && !isDerivedKey(key) {
-		return key, nil
-	}
-	cause := "no tenant header, memo field or fairness key"
+	dest, routed := routing.ParseTaskQueue(r.prefix, info.TaskQueueName)
+	scoped := routed && dest.Kind.TenantScoped()
+	tenant, err := resolveTenant(r.tenantKey(info.TaskQueueName, info.Priority), r.headerSource(header), r.recordedMemoSource(info.Memo))
 	switch {
-	case herr != nil:
-		cause = herr.Error()
-	case merr != nil:
-		cause = merr.Error()
+	case err != nil:
+		return "", &unreadableTenant{queue: info.TaskQueueName, cause: err}
+	case tenant == "" && scoped:
+		return "", &unreadableTenant{queue: info.TaskQueueName}
 	}
-	return "", fmt.Errorf("%w: the workflow runs on routed queue %q but its tenant cannot be read (%s)", ErrMissingTenant, info.TaskQueueName, cause)
-}
-
-// isDerivedKey reports whether a fairness key is the derived key of an ID
-// too long to be its own: it names the tenant only through a hash.
-func isDerivedKey(key string) bool {
-	return len(key) == routing.MaxFairnessKeyLen && strings.HasPrefix(key, "sha256:")
+	return tenant, nil
 }
 
 type workflowOutbound struct {
@@ -218,8 +203,11 @@ func (w *workflowOutbound) routeContinueAsNew(ctx workflow.Context, wfn any) (wo
 }
 
 func (w *workflowOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
-	ctx = w.routeActivity(ctx, activityType)
-	if err := w.in.root.setTenantHeader(sdkinterceptor.WorkflowHeader(ctx), w.in.tenant); err != nil {
+	ctx, err := w.routeActivity(ctx, activityType)
+	if err == nil {
+		err = w.in.root.setTenantHeader(sdkinterceptor.WorkflowHeader(ctx), w.in.tenant)
+	}
+	if err != nil {
 		return failedFuture(ctx, err)
 	}
 	return w.Next.ExecuteActivity(ctx, activityType, args...)
@@ -232,41 +220,24 @@ func (w *workflowOutbound) ExecuteLocalActivity(ctx workflow.Context, activityTy
 	return w.Next.ExecuteLocalActivity(ctx, activityType, args...)
 }
 
-// routeActivity keeps an activity off the legacy queue. Workflow code that
-// names the legacy queue in its activity options means "the queue we all
-// run on"; once the workflow runs on a routed queue, that is its own queue,
-// whose workers have its activities; the server gives a queued activity
-// task the workflow's fairness key. A workflow still on the legacy queue
-// leaves its activities there. The decision depends on the history only,
-// so replay makes the same one; it is recorded the first time only.
-func (w *workflowOutbound) routeActivity(ctx workflow.Context, activityType string) workflow.Context {
+// routeActivity moves an activity whose options name a legacy queue to
+// the workflow's own queue, once the workflow is routed (see
+// Router.decideWorkflowActivity); activities on other queues are not
+// decisions of the router.
+func (w *workflowOutbound) routeActivity(ctx workflow.Context, activityType string) (workflow.Context, error) {
 	opts := workflow.GetActivityOptions(ctx)
-	r := w.in.root
-	if opts.TaskQueue == "" || !r.isLegacy(opts.TaskQueue) {
-		return ctx
+	if opts.TaskQueue == "" || !w.in.root.isLegacy(opts.TaskQueue) {
+		return ctx, nil
 	}
-	own := workflow.GetInfo(ctx).TaskQueueName
-	v := verdict{out: outcome{decision: Routed}, tenant: w.in.tenant, reason: reasonWorkflowQueue}
-	dest, routed := routing.ParseTaskQueue(r.table.Config().Prefix, own)
-	if routed {
-		v.route = routing.Route{Kind: dest.Kind, Role: dest.Role, Shard: dest.Index, TaskQueue: own}
-	} else {
-		v.out.decision, v.reason = Passthrough, reasonWorkflowOnLegacy
+	out, err := w.routeInWorkflow(ctx, start{
+		path: "ExecuteActivity", workflowType: activityType, taskQueue: opts.TaskQueue,
+		subject: activitySubject, ownQueue: workflow.GetInfo(ctx).TaskQueueName,
+	})
+	if err != nil || !out.rerouted() {
+		return ctx, err
 	}
-	if !workflow.IsReplaying(ctx) {
-		d := v.out.decision
-		if r.opts.shadow {
-			d = Shadow
-		}
-		sctx, span := r.tracer.Start(w.routeCtx(), r.spanName(activityType, true, true), r.spanOpts...)
-		r.record(sctx, span, start{path: "ExecuteActivity", workflowType: activityType, taskQueue: opts.TaskQueue, activity: true}, d, v, nil)
-		span.End()
-	}
-	if !routed || r.opts.shadow {
-		return ctx
-	}
-	opts.TaskQueue = own
-	return workflow.WithActivityOptions(ctx, opts)
+	opts.TaskQueue = out.taskQueue
+	return workflow.WithActivityOptions(ctx, opts), nil
 }
 
 type activityInbound struct {
@@ -278,10 +249,31 @@ type activityInbound struct {
 // that TenantFromContext works there and workflows the activity starts are
 // routed for the same tenant.
 func (a *activityInbound) ExecuteActivity(ctx context.Context, in *sdkinterceptor.ExecuteActivityInput) (any, error) {
-	if tenant, ok, err := a.root.headerTenant(sdkinterceptor.Header(ctx)); ok && err == nil && tenant != "" {
+	info := activity.GetInfo(ctx)
+	if tenant, err := a.root.activityTenant(sdkinterceptor.Header(ctx), info.TaskQueue, info.Priority); err == nil && tenant != "" {
 		ctx = WithTenant(ctx, tenant)
 	}
 	return a.Next.ExecuteActivity(ctx, in)
+}
+
+// activityTenant reads an activity's tenant from its header and, on a
+// routed queue of a tenant-scoped kind, its fairness key, by the rule of
+// workflowTenant (an activity has no memo). An activity whose sources
+// disagree, or hold an invalid value, gets no tenant: the tenant-scoped
+// workflows it starts are refused.
+func (r *Router) activityTenant(header map[string]*commonpb.Payload, queue string, priority temporal.Priority) (string, error) {
+	return resolveTenant(r.tenantKey(queue, priority), r.headerSource(header))
+}
+
+// tenantKey is the fairness key of a workflow or activity when it is a
+// tenant source: on a routed queue of a tenant-scoped kind, where only the
+// router puts starts with a key; "" elsewhere, where a key is the caller's
+// own business.
+func (r *Router) tenantKey(queue string, priority temporal.Priority) string {
+	if dest, routed := routing.ParseTaskQueue(r.prefix, queue); routed && dest.Kind.TenantScoped() {
+		return priority.FairnessKey
+	}
+	return ""
 }
 
 // refusedChild is the future of a child workflow the router refused: it is
