@@ -31,6 +31,10 @@ type start struct {
 	// activity marks a standalone activity: its type is looked up among
 	// the registry's activity types, and it has no memo.
 	activity bool
+	// mayAttach marks a start that may reach a running workflow instead
+	// of creating one (see [mayAttach]): it is not counted as a start of
+	// its tenant.
+	mayAttach bool
 	// tenantErr, set by the worker side, is why the running workflow's
 	// tenant could not be read; a tenant-scoped start without a tenant is
 	// then refused with it instead of left on the legacy queue.
@@ -189,10 +193,12 @@ func (r *Router) decide(ctx context.Context, s start, kind routing.QueueKind, re
 	switch {
 	case v.route.Role == routing.PinnedQueue:
 		v.reason = reasonPinned
-	case r.hot != nil && !s.inWorkflow:
-		var hot bool
-		hot, v.change, v.swept = r.hot.observe(kind, v.route.Shard, v.tenant)
-		if hot && v.route.Overflow != "" {
+	case r.hot != nil && !s.inWorkflow && v.route.Overflow != "":
+		// Only a tenant that has an overflow queue to go to is counted:
+		// nothing reports an isolation that cannot happen.
+		j := r.hot.observe(sighting{kind: kind, shard: v.route.Shard, queue: v.route.TaskQueue, tenant: v.tenant, counted: !s.mayAttach})
+		v.change, v.swept = j.change, j.swept
+		if j.hot {
 			v.route = v.route.Hot()
 			decision, v.reason = Overflow, reasonHotTenant
 		}

@@ -86,7 +86,7 @@ func New(reg *registry.Registry, cfg routing.Config, opts ...Option) (*Router, e
 		return nil, fmt.Errorf("%w: metrics: %v", routing.ErrInvalidConfig, err)
 	}
 	if !o.hotTenants.disabled {
-		r.hot = newDetector(o.hotTenants, o.now)
+		r.hot = newDetector(o.hotTenants, o.now, o.backlog)
 		r.metrics.observeHot(r.hot)
 	}
 	return r, nil
