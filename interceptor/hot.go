@@ -18,7 +18,7 @@ const (
 	DefaultHotEnter      = 5
 	DefaultHotShare      = 0.5
 	DefaultHotMaxTenants = 10000
-	DefaultHotSuspect    = 2
+	DefaultHotSuspect    = 3
 	DefaultHotBacklog    = 5
 	DefaultHotRefresh    = time.Second
 )
@@ -86,10 +86,13 @@ type HotTenants struct {
 	// place of the one with the least count, so that a flood is counted
 	// however many tenants start once.
 	MaxTenants int
-	// Suspect is the count at which a tenant that makes at least Share of
-	// its shard's starts is suspected, and isolated if the server says its
-	// shard is backlogged; default [DefaultHotSuspect]. It must be from 1
-	// to Enter. Without a way to ask the server it has no effect.
+	// Suspect is the number of starts a tenant makes in a burst through
+	// this process (its count with a time constant of Window/10, about
+	// Suspect starts in Window/50) at which it is isolated if it makes at
+	// least Share of its shard's starts and the server says its shard is
+	// backlogged; the process asks the server at the start before. Default
+	// [DefaultHotSuspect], at most Enter. Without a way to ask the server
+	// it has no effect.
 	Suspect float64
 	// Backlog is the number of workflow tasks waiting in a shard queue, as
 	// the server reports it, at which the shard counts as flooded; default
@@ -147,7 +150,7 @@ func (h HotTenants) validate() error {
 	case d.MaxTenants < 0:
 		return fmt.Errorf("%w: hot tenants: negative max tenants", routing.ErrInvalidConfig)
 	case !(d.Suspect >= 1 && d.Suspect <= d.Enter):
-		return fmt.Errorf("%w: hot tenants: suspect must be from 1 to enter", routing.ErrInvalidConfig)
+		return fmt.Errorf("%w: hot tenants: suspect must be a count from 1 to enter", routing.ErrInvalidConfig)
 	case d.Backlog < 0:
 		return fmt.Errorf("%w: hot tenants: negative backlog", routing.ErrInvalidConfig)
 	case d.Refresh < 0:
@@ -161,6 +164,11 @@ func (h HotTenants) validate() error {
 // burst of Enter starts decays to a count a little under Enter before its
 // last start is counted.
 const burstSlack = 0.5
+
+// burstRatio is Window over the time constant of a tenant's burst count:
+// a flood's starts through one process are milliseconds apart, and an
+// ordinary tenant's, seconds apart, rarely bunch.
+const burstRatio = 10
 
 // forgetBelow is the decayed count under which an idle tenant or shard is
 // forgotten.
@@ -217,7 +225,8 @@ func (c *count) add(now time.Time, window time.Duration) (before, after float64)
 // tally is one tenant's count of one kind.
 type tally struct {
 	count
-	key hotKey
+	burst count // the same starts, with a time constant of Window/burstRatio
+	key   hotKey
 	hot bool
 	// score orders tallies by their value at any common instant: every
 	// count decays by the same factor, so ln(v) + at/Window (at measured
@@ -230,6 +239,7 @@ type tally struct {
 // server's view of its backlog.
 type shard struct {
 	landed count // starts sent to the shard queue, overflowed ones not included
+	all    count // starts of the shard's tenants, overflowed ones included
 	view   view
 }
 
@@ -292,12 +302,17 @@ func newDetector(cfg HotTenants, now func() time.Time, source BacklogFunc) *dete
 // observe judges one start of a tenant whose home shard has an overflow
 // queue: whether it goes there, and how the tenant's state changed.
 //
-// A tenant becomes hot when its count with this start reaches Enter, or,
-// when the server says its shard is backlogged, Suspect (see fleet.go);
-// and in both cases it makes at least Share of the starts sent to its
-// shard, this one included. Starts that went to the overflow queue are not
-// in the shard's count: they do not wait there, and a second tenant that
-// floods the same shard must still be seen as a flood.
+// A tenant becomes hot when its count with this start reaches Enter and
+// it makes at least Share of the starts sent to its shard, this one
+// included: starts that went to the overflow queue are not in the shard's
+// count, for they do not wait there, and a second tenant that floods the
+// same shard must still be seen as a flood. A tenant also becomes hot when
+// its burst count reaches Suspect and it makes at least Share of all the
+// starts of its shard's tenants, overflowed ones included, and the server
+// says the shard is backlogged (see fleet.go): its shard-mates, whose
+// starts are few beside a flood's, are not suspected while the flood's
+// backlog drains. The server is asked when the burst count reaches
+// Suspect-1, so that its answer is there for the next start.
 func (d *detector) observe(s sighting) judgement {
 	now := d.now()
 	d.mu.Lock()
@@ -330,19 +345,21 @@ func (d *detector) observe(s sighting) judgement {
 	// A tenant enters on its count with this start, and leaves on its
 	// count before it, as the sweep judges an idle tenant.
 	before, v := tc.add(now, d.cfg.Window)
+	_, burst := tc.burst.add(now, d.cfg.Window/burstRatio)
 	d.rescore(tc)
 	landedBefore := sh.landed.valueAt(now, d.cfg.Window)
-	dominant := v >= d.cfg.Share*(landedBefore+1)
+	_, all := sh.all.add(now, d.cfg.Window)
 	switch {
-	case !tc.hot && dominant && v+burstSlack >= d.cfg.Enter:
+	case !tc.hot && v+burstSlack >= d.cfg.Enter && v >= d.cfg.Share*(landedBefore+1):
 		d.heat(tc)
 		j.change = becameHot
-	case !tc.hot && dominant && v+burstSlack >= d.cfg.Suspect:
-		// A suspect: the server's view of its shard decides.
-		if d.fleet.flooded(sh, now) {
+	case !tc.hot && burst+burstSlack >= max(1, d.cfg.Suspect-1) && v >= d.cfg.Share*all:
+		// A suspect: the server's view of its shard decides, at the next
+		// start of its burst; the view is asked for now.
+		if burst+burstSlack >= d.cfg.Suspect && d.fleet.flooded(sh, now) {
 			d.heat(tc)
 			j.change, j.confirmed = becameHot, true
-		} else {
+		} else if !d.fleet.flooded(sh, now) {
 			d.fleet.maybeAsk(d, sh, s.queue, now)
 		}
 	case tc.hot && (before < d.cfg.Exit || before < d.cfg.Share/2*landedBefore):
@@ -414,7 +431,7 @@ func (d *detector) sweep(now time.Time, skip hotKey) []cooled {
 		d.forget(tc)
 	}
 	for k, sh := range d.shards {
-		if sh.landed.valueAt(now, d.cfg.Window) < forgetBelow && !sh.view.asking {
+		if sh.all.valueAt(now, d.cfg.Window) < forgetBelow && !sh.view.asking {
 			delete(d.shards, k)
 		}
 	}
