@@ -1,8 +1,8 @@
 package interceptor
 
 import (
-	"context"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"

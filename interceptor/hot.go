@@ -227,7 +227,7 @@ type tally struct {
 	count
 	burst count // the same starts, with a time constant of Window/burstRatio
 	key   hotKey
-	hot bool
+	hot   bool
 	// score orders tallies by their value at any common instant: every
 	// count decays by the same factor, so ln(v) + at/Window (at measured
 	// from the detector's epoch) changes only when the count is added to.
