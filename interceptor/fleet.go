@@ -2,6 +2,7 @@ package interceptor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -105,7 +106,8 @@ type fleet struct {
 	tokens   float64
 	tokensAt time.Time
 
-	asks sync.WaitGroup // requests in flight; tests wait for them
+	asks     sync.WaitGroup // requests in flight; tests wait for them
+	answered func(error)    // called with each request's outcome, if set
 }
 
 // view is the server's last answer about one shard queue.
@@ -156,17 +158,23 @@ func (f *fleet) maybeAsk(d *detector, sh *shard, queue string, now time.Time) {
 func (f *fleet) ask(d *detector, sh *shard, queue string, src BacklogFunc) {
 	defer f.asks.Done()
 	n, err := callBacklog(src, queue)
+	if f.answered != nil {
+		f.answered(err)
+	}
 	now := d.now()
 	d.mu.Lock()
 	sh.view = view{backlog: n, at: now, ok: err == nil}
 	d.mu.Unlock()
 }
 
+// errBacklogPanic is the error of a BacklogFunc that panicked.
+var errBacklogPanic = errors.New("tqrouter: backlog func panicked")
+
 // callBacklog calls src with a timeout; a panic in it is an error.
 func callBacklog(src BacklogFunc, queue string) (n int64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("tqrouter: backlog func panicked: %v", p)
+			err = fmt.Errorf("%w: %v", errBacklogPanic, p)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), askTimeout)

@@ -15,6 +15,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.temporal.io/sdk/client"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 
@@ -359,4 +362,65 @@ func TestFleetOrdinaryTenantsNeverHot(t *testing.T) {
 			t.Logf("requests to the server from 16 processes in a minute: %d", srv.asks)
 		})
 	}
+}
+
+// TestFleetIsolationIsTracedAndCounted: a tenant isolated on the server's
+// word says so in its span event and in the isolation metric (evidence
+// "server"), and the requests to the server are counted, failed ones by
+// error type; no attribute is a tenant.
+func TestFleetIsolationIsTracedAndCounted(t *testing.T) {
+	clk := newClock()
+	reader := sdkmetric.NewManualReader()
+	fail := true
+	h := saas(t, WithHotTenants(HotTenants{}), withClock(clk.Now), WithLogger(&logRecorder{}),
+		WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		WithBacklogFunc(func(context.Context, string) (int64, error) {
+			if fail {
+				return 0, errors.New("unavailable")
+			}
+			return 1000, nil
+		}))
+	ctx := WithTenant(context.Background(), "acme")
+	start := func() string {
+		got, err := h.execute(ctx, "UserOnboardingWorkflow", onMain)
+		require.NoError(t, err)
+		h.router.hot.fleet.asks.Wait()
+		clk.Advance(time.Millisecond)
+		return got.TaskQueue
+	}
+	start()
+	start() // suspected: asks, and the server fails
+	fail = false
+	start() // asks again: flooded
+	assert.Equal(t, "saas.tenant.overflow-00", start(), "the 4th start, below Enter")
+	events := h.lastSpan(t).Events()
+	require.Len(t, events, 1)
+	evidence := map[attribute.Key]string{}
+	for _, kv := range events[0].Attributes {
+		evidence[kv.Key] = kv.Value.Emit()
+	}
+	assert.Equal(t, "server", evidence[AttrHotEvidence])
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if !ok {
+				continue
+			}
+			for _, dp := range sum.DataPoints {
+				for _, kv := range dp.Attributes.ToSlice() {
+					assert.NotContains(t, kv.Value.Emit(), "acme")
+				}
+				e, _ := dp.Attributes.Value(AttrHotEvidence)
+				et, _ := dp.Attributes.Value(AttrErrorType)
+				got[m.Name+"/"+e.Emit()+et.Emit()] += dp.Value
+			}
+		}
+	}
+	assert.Equal(t, int64(1), got[MetricIsolations+"/server"])
+	assert.Equal(t, int64(1), got[MetricBacklogRequests+"/error"])
+	assert.Equal(t, int64(1), got[MetricBacklogRequests+"/"])
 }

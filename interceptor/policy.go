@@ -77,6 +77,16 @@ type verdict struct {
 	reason string
 	change change   // the tenant became hot, or cooled down, at this start
 	swept  []cooled // other tenants found cooled down at this start
+	// confirmed: the tenant became hot on the server's word (see fleet.go).
+	confirmed bool
+}
+
+// evidence is the AttrHotEvidence of a tenant that became hot.
+func (v verdict) evidence() string {
+	if v.confirmed {
+		return "server"
+	}
+	return "local"
 }
 
 // route decides where s goes, records the decision (span, metrics, log),
@@ -121,7 +131,7 @@ func (r *Router) route(ctx context.Context, s start) (outcome, error) {
 func (r *Router) record(ctx context.Context, span trace.Span, s start, d Decision, v verdict, err error) {
 	r.metrics.decision(ctx, s.path, d, v.route.Kind, v.reason, err)
 	if v.change == becameHot {
-		r.metrics.isolation(ctx, v.route.Kind)
+		r.metrics.isolation(ctx, v.route.Kind, v.evidence())
 	}
 	r.logChanges(v)
 	if !span.IsRecording() {
@@ -197,7 +207,7 @@ func (r *Router) decide(ctx context.Context, s start, kind routing.QueueKind, re
 		// Only a tenant that has an overflow queue to go to is counted:
 		// nothing reports an isolation that cannot happen.
 		j := r.hot.observe(sighting{kind: kind, shard: v.route.Shard, queue: v.route.TaskQueue, tenant: v.tenant, counted: !s.mayAttach})
-		v.change, v.swept = j.change, j.swept
+		v.change, v.swept, v.confirmed = j.change, j.swept, j.confirmed
 		if j.hot {
 			v.route = v.route.Hot()
 			decision, v.reason = Overflow, reasonHotTenant

@@ -87,6 +87,7 @@ func New(reg *registry.Registry, cfg routing.Config, opts ...Option) (*Router, e
 	}
 	if !o.hotTenants.disabled {
 		r.hot = newDetector(o.hotTenants, o.now, o.backlog)
+		r.hot.fleet.answered = r.metrics.backlogRequest
 		r.metrics.observeHot(r.hot)
 	}
 	return r, nil
