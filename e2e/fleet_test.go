@@ -34,7 +34,7 @@ func TestFleetIsolatesAFloodSpreadOverClients(t *testing.T) {
 	cs := make([]client.Client, clients)
 	for i := range routers {
 		router, err := interceptor.New(registry.Default(), cfg,
-			interceptor.WithHotTenants(interceptor.HotTenants{Enter: 1000, Exit: 1}))
+			interceptor.WithHotTenants(interceptor.HotTenants{Enter: 1000}))
 		require.NoError(t, err)
 		c := dial(t, router)
 		router.AttachClient(c, server.Namespace())

@@ -424,3 +424,20 @@ func TestFleetIsolationIsTracedAndCounted(t *testing.T) {
 	assert.Equal(t, int64(1), got[MetricBacklogRequests+"/error"])
 	assert.Equal(t, int64(1), got[MetricBacklogRequests+"/"])
 }
+
+// TestFleetConfirmedTenantStaysHotBelowExit: with Enter set far out of
+// reach (1000, so Exit is 250), a tenant isolated on the server's word
+// stays hot while its flood goes on, though its count here never nears
+// Exit, and cools down once it stops.
+func TestFleetConfirmedTenantStaysHotBelowExit(t *testing.T) {
+	srv := newFakeServer(newClock(), 10)
+	f := newFleet(t, 16, srv, WithBacklogFunc(srv.backlogOf), WithHotTenants(HotTenants{Enter: 1000}))
+	landed := flood(f, "noisy", 400)
+	assert.Equal(t, 16, f.hot())
+	assert.LessOrEqual(t, landed, 16*(DefaultHotSuspect-1))
+	srv.clk.Advance(time.Minute)
+	for range 16 {
+		f.start("someone-else")
+	}
+	assert.Zero(t, f.hot(), "cooled down once the flood stopped")
+}

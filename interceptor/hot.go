@@ -74,7 +74,9 @@ type HotTenants struct {
 	// [DefaultHotEnter].
 	Enter float64
 	// Exit is the count below which a hot tenant cools down; default
-	// Enter/4. It must be below Enter.
+	// Enter/4. It must be below Enter. A tenant isolated on the server's
+	// word (see Suspect) cools down below the lesser of Exit and
+	// Suspect/4, as its count here may never have come near Enter.
 	Exit float64
 	// Share is the least share of its shard's count a tenant must have to
 	// become hot, from 0 to 1; default [DefaultHotShare]. A tenant that is
@@ -228,6 +230,8 @@ type tally struct {
 	burst count // the same starts, with a time constant of Window/burstRatio
 	key   hotKey
 	hot   bool
+	// confirmed: hot on the server's word, below Enter.
+	confirmed bool
 	// score orders tallies by their value at any common instant: every
 	// count decays by the same factor, so ln(v) + at/Window (at measured
 	// from the detector's epoch) changes only when the count is added to.
@@ -358,11 +362,12 @@ func (d *detector) observe(s sighting) judgement {
 		// start of its burst; the view is asked for now.
 		if burst+burstSlack >= d.cfg.Suspect && d.fleet.flooded(sh, now) {
 			d.heat(tc)
+			tc.confirmed = true
 			j.change, j.confirmed = becameHot, true
 		} else if !d.fleet.flooded(sh, now) {
 			d.fleet.maybeAsk(d, sh, s.queue, now)
 		}
-	case tc.hot && (before < d.cfg.Exit || before < d.cfg.Share/2*landedBefore):
+	case tc.hot && (before < d.exit(tc) || before < d.cfg.Share/2*landedBefore):
 		tc.hot = false
 		delete(d.hotOnes, tc)
 		j.change = cooledDown
@@ -406,8 +411,16 @@ func (d *detector) forget(tc *tally) {
 }
 
 func (d *detector) heat(tc *tally) {
-	tc.hot = true
+	tc.hot, tc.confirmed = true, false
 	d.hotOnes[tc] = struct{}{}
+}
+
+// exit is the count below which tc cools down.
+func (d *detector) exit(tc *tally) float64 {
+	if tc.confirmed {
+		return min(d.cfg.Exit, d.cfg.Suspect/4)
+	}
+	return d.cfg.Exit
 }
 
 // sweep cools down hot tenants whose count fell below Exit and forgets
@@ -417,7 +430,7 @@ func (d *detector) sweep(now time.Time, skip hotKey) []cooled {
 	d.lastSweep = now
 	var out []cooled
 	for tc := range d.hotOnes {
-		if tc.key != skip && tc.valueAt(now, d.cfg.Window) < d.cfg.Exit {
+		if tc.key != skip && tc.valueAt(now, d.cfg.Window) < d.exit(tc) {
 			tc.hot = false
 			delete(d.hotOnes, tc)
 			out = append(out, cooled(tc.key))
