@@ -29,9 +29,10 @@ const (
 // starts counts n, and a steady rate of r starts a second counts about r
 // times Window). A tenant becomes hot when its count reaches Enter (within
 // half a start, so that a burst of Enter starts made over some
-// milliseconds counts as Enter) and is at least Share of its shard queue's
-// count (all tenants of the shard, its own starts included), and it stays
-// hot until its count falls below Exit or below Share/2 of its shard's:
+// milliseconds counts as Enter) and is at least Share of the count of the
+// starts sent to its shard queue (its own included, but not the starts of
+// hot tenants sent to an overflow queue, so that a second flood of an
+// isolated flood's shard is seen as one), and it stays hot until its count falls below Exit or below Share/2 of its shard's:
 // the gap is the hysteresis that keeps a tenant from flapping. With the
 // defaults a tenant is hot after a burst of 5 starts, or at a steady rate
 // of about one start a second, if it makes at least half of its shard's
@@ -50,10 +51,10 @@ const (
 // from the starts it sees: in a fleet of N processes that each see 1/N of a
 // flood, N x (Enter-1) of its starts reach the shard before every process
 // has isolated it. Given a way to ask the server ([Router.AttachClient] or
-// [WithBacklogFunc]), a process also suspects a tenant at a count of
-// Suspect, and isolates it at once when the server says the tenant's shard
-// queue is backlogged (Backlog tasks waiting): the server sees the whole
-// fleet's starts. See docs/fleet.md. When the server cannot answer, the
+// [WithBacklogFunc]), a process also isolates a tenant whose starts come
+// through it in a burst (Suspect of them, the third by default) when the
+// server says the tenant's shard queue is backlogged (Backlog tasks
+// waiting): the server sees the whole fleet's starts. See docs/fleet.md. When the server cannot answer, the
 // process counts alone, as without it. Processes may disagree for a while
 // about a tenant near the threshold; a tenant's starts then go to both its
 // shard and its overflow queue, both polled, and nothing is lost.
