@@ -21,9 +21,9 @@ import (
 
 // BacklogFunc returns how many workflow tasks wait in the task queue named
 // taskQueue, as the server sees them: the starts of every client process
-// that reach the queue. It is called off the start path, with a timeout;
-// an error means "unknown", and the router counts the starts it sees on
-// its own, as without it. See [WithBacklogFunc] and [Router.AttachClient].
+// that reach the queue. It is called off the start path, with a timeout,
+// and must return when ctx is done; an error means "unknown", and the
+// router counts the starts it sees on its own, as without it. See [WithBacklogFunc] and [Router.AttachClient].
 type BacklogFunc func(ctx context.Context, taskQueue string) (int64, error)
 
 // WithBacklogFunc gives the router a way to learn a shard queue's backlog

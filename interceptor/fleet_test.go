@@ -18,8 +18,12 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
+	"google.golang.org/grpc"
 
 	"github.com/tqrouter/tqrouter/registry"
 	"github.com/tqrouter/tqrouter/routing"
@@ -440,4 +444,47 @@ func TestFleetConfirmedTenantStaysHotBelowExit(t *testing.T) {
 		f.start("someone-else")
 	}
 	assert.Zero(t, f.hot(), "cooled down once the flood stopped")
+}
+
+// describeService is a WorkflowServiceClient that answers DescribeTaskQueue
+// with resp and records the request; any other method panics (nil
+// embedded interface).
+type describeService struct {
+	workflowservice.WorkflowServiceClient
+	resp *workflowservice.DescribeTaskQueueResponse
+	req  *workflowservice.DescribeTaskQueueRequest
+}
+
+func (s *describeService) DescribeTaskQueue(_ context.Context, req *workflowservice.DescribeTaskQueueRequest, _ ...grpc.CallOption) (*workflowservice.DescribeTaskQueueResponse, error) {
+	s.req = req
+	return s.resp, nil
+}
+
+// TestDescribeBacklog: the request asks for the workflow task queue's
+// stats (cached by the server) and its root partition's status (live), and
+// the answer is the larger of the two counts.
+func TestDescribeBacklog(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		cached, live int64
+	}{
+		{"cached total is stale", 2, 7},
+		{"live root is a quarter", 30, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := &describeService{resp: &workflowservice.DescribeTaskQueueResponse{
+				Stats:           &taskqueuepb.TaskQueueStats{ApproximateBacklogCount: tc.cached},
+				TaskQueueStatus: &taskqueuepb.TaskQueueStatus{BacklogCountHint: tc.live},
+			}}
+			n, err := describeBacklog(context.Background(), svc, "ns", "saas.tenant.03")
+			require.NoError(t, err)
+			assert.Equal(t, max(tc.cached, tc.live), n)
+			assert.Equal(t, "ns", svc.req.GetNamespace())
+			assert.Equal(t, "saas.tenant.03", svc.req.GetTaskQueue().GetName())
+			assert.Equal(t, enumspb.TASK_QUEUE_KIND_NORMAL, svc.req.GetTaskQueue().GetKind())
+			assert.Equal(t, enumspb.TASK_QUEUE_TYPE_WORKFLOW, svc.req.GetTaskQueueType())
+			assert.True(t, svc.req.GetReportStats())
+			assert.True(t, svc.req.GetIncludeTaskQueueStatus())
+		})
+	}
 }
