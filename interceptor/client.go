@@ -22,7 +22,8 @@ func (r *Router) routeOptions(ctx context.Context, path, workflowType string, op
 	if opts == nil {
 		return nil, outcome{}, nil // the SDK reports missing options itself
 	}
-	out, err := r.route(ctx, start{path: path, workflowType: workflowType, taskQueue: opts.TaskQueue, memo: opts.Memo, priority: opts.Priority})
+	out, err := r.route(ctx, start{path: path, workflowType: workflowType, taskQueue: opts.TaskQueue, memo: opts.Memo, priority: opts.Priority,
+		mayAttach: mayAttach(path, opts.WorkflowIDConflictPolicy)})
 	if err != nil || !out.rerouted() {
 		return opts, out, err
 	}

@@ -65,8 +65,12 @@
 // [HotTenants]) its new starts go to an overflow queue of their kind,
 // polled by the same workers, so that the other tenants of its shard are
 // not queued behind its flood. It is on by default ([WithoutHotTenants]
-// turns it off). Each client process counts on its own, and starts made by
-// workflow code never consult the counts, so replays decide the same.
+// turns it off). Each client process counts the starts it sees; attached to
+// its client ([Router.AttachClient]), it also asks the server how
+// backlogged a suspected tenant's shard is, so that a flood spread over
+// many client processes is isolated about as soon as one through a single
+// process (docs/fleet.md). Starts made by workflow code never consult the
+// counts, so replays decide the same.
 //
 // # Workers
 //

@@ -92,6 +92,29 @@ func ExampleWithHotTenants() {
 	// hot tenants: 1
 }
 
+// Fleet-wide hot-tenant isolation: the router goes into the client's
+// options before the client exists; once the client is dialled, attach it,
+// and the router asks the server how backlogged a suspected tenant's shard
+// is (at most 5 requests a second), so that a flood spread over many API
+// processes is isolated about as soon as one seen by a single process.
+// Without AttachClient each process counts alone.
+func ExampleRouter_AttachClient() {
+	router, err := interceptor.New(registry.Default(), routing.Config{Prefix: "saas", Shards: 32})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := client.NewLazyClient(client.Options{
+		HostPort:     "localhost:7233",
+		Namespace:    "default",
+		Interceptors: []sdkinterceptor.ClientInterceptor{router},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	router.AttachClient(c, "default")
+}
+
 func ExampleWithTenant() {
 	ctx := interceptor.WithTenant(context.Background(), "acme")
 	tenant, ok := interceptor.TenantFromContext(ctx)

@@ -1,10 +1,13 @@
 package interceptor
 
 import (
+	"container/heap"
 	"fmt"
 	"math"
 	"sync"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/tqrouter/tqrouter/routing"
 )
@@ -15,6 +18,9 @@ const (
 	DefaultHotEnter      = 5
 	DefaultHotShare      = 0.5
 	DefaultHotMaxTenants = 10000
+	DefaultHotSuspect    = 3
+	DefaultHotBacklog    = 5
+	DefaultHotRefresh    = time.Second
 )
 
 // HotTenants says when the router isolates a tenant whose starts flood. The
@@ -23,9 +29,10 @@ const (
 // starts counts n, and a steady rate of r starts a second counts about r
 // times Window). A tenant becomes hot when its count reaches Enter (within
 // half a start, so that a burst of Enter starts made over some
-// milliseconds counts as Enter) and is at least Share of its shard queue's
-// count (all tenants of the shard, its own starts included), and it stays
-// hot until its count falls below Exit or below Share/2 of its shard's:
+// milliseconds counts as Enter) and is at least Share of the count of the
+// starts sent to its shard queue (its own included, but not the starts of
+// hot tenants sent to an overflow queue, so that a second flood of an
+// isolated flood's shard is seen as one), and it stays hot until its count falls below Exit or below Share/2 of its shard's:
 // the gap is the hysteresis that keeps a tenant from flapping. With the
 // defaults a tenant is hot after a burst of 5 starts, or at a steady rate
 // of about one start a second, if it makes at least half of its shard's
@@ -40,13 +47,24 @@ const (
 // every slot the kind's other queues leave; tenants on them are ordered by
 // fairness.
 //
-// The counts live in the client process: each process decides on its own.
-// In a fleet of N processes that each see 1/N of a tenant's starts, a
-// tenant is hot when its starts through one process reach Enter, so set
-// Enter per process (the fleet-wide threshold divided by N) when the load
-// is spread evenly. Processes may disagree for a while about a tenant near
-// the threshold; a tenant's starts then go to both its shard and its
-// overflow queue, both polled, and nothing is lost. Starts made by
+// The counts live in the client process. On its own, each process decides
+// from the starts it sees: in a fleet of N processes that each see 1/N of a
+// flood, N x (Enter-1) of its starts reach the shard before every process
+// has isolated it. Given a way to ask the server ([Router.AttachClient] or
+// [WithBacklogFunc]), a process also isolates a tenant whose starts come
+// through it in a burst (Suspect of them, the third by default) when the
+// server says the tenant's shard queue is backlogged (Backlog tasks
+// waiting): the server sees the whole fleet's starts. See docs/fleet.md. When the server cannot answer, the
+// process counts alone, as without it. Processes may disagree for a while
+// about a tenant near the threshold; a tenant's starts then go to both its
+// shard and its overflow queue, both polled, and nothing is lost.
+//
+// Only starts that create a workflow are counted: a SignalWithStart, and a
+// start with WorkflowIDConflictPolicy USE_EXISTING, may reach a running
+// workflow instead, and the SDK does not tell the interceptor which
+// happened; they go to the overflow queue when their tenant is hot, but
+// never make it hot. Counting stops for a tenant with [routing.NoOverflow]
+// or a pinned queue: there is nowhere to isolate it. Starts made by
 // workflow code (children, continue-as-new, activities) never consult the
 // counts: they depend on history only, so replays make the same decision.
 type HotTenants struct {
@@ -57,7 +75,9 @@ type HotTenants struct {
 	// [DefaultHotEnter].
 	Enter float64
 	// Exit is the count below which a hot tenant cools down; default
-	// Enter/4. It must be below Enter.
+	// Enter/4. It must be below Enter. A tenant isolated on the server's
+	// word (see Suspect) cools down below the lesser of Exit and
+	// Suspect/4, as its count here may never have come near Enter.
 	Exit float64
 	// Share is the least share of its shard's count a tenant must have to
 	// become hot, from 0 to 1; default [DefaultHotShare]. A tenant that is
@@ -65,9 +85,25 @@ type HotTenants struct {
 	Share float64
 	// MaxTenants bounds how many tenants are counted at once (default
 	// [DefaultHotMaxTenants]); tenants that have made no start for a few
-	// windows are forgotten, and while the bound is reached new tenants are
-	// not counted (never hot).
+	// windows are forgotten, and a new tenant past the bound takes the
+	// place of the one with the least count, so that a flood is counted
+	// however many tenants start once.
 	MaxTenants int
+	// Suspect is the number of starts a tenant makes in a burst through
+	// this process (its count with a time constant of Window/10, about
+	// Suspect starts in Window/50) at which it is isolated if it makes at
+	// least Share of its shard's starts and the server says its shard is
+	// backlogged; the process asks the server at the start before. Default
+	// [DefaultHotSuspect], at most Enter. Without a way to ask the server
+	// it has no effect.
+	Suspect float64
+	// Backlog is the number of workflow tasks waiting in a shard queue, as
+	// the server reports it, at which the shard counts as flooded; default
+	// [DefaultHotBacklog]. See docs/fleet.md for what the server reports.
+	Backlog int64
+	// Refresh is how long the server's answer about a flooded shard is
+	// used before it is asked again; default [DefaultHotRefresh].
+	Refresh time.Duration
 
 	disabled bool
 }
@@ -88,6 +124,15 @@ func (h HotTenants) withDefaults() HotTenants {
 	if h.MaxTenants == 0 {
 		h.MaxTenants = DefaultHotMaxTenants
 	}
+	if h.Suspect == 0 {
+		h.Suspect = min(DefaultHotSuspect, h.Enter)
+	}
+	if h.Backlog == 0 {
+		h.Backlog = DefaultHotBacklog
+	}
+	if h.Refresh == 0 {
+		h.Refresh = DefaultHotRefresh
+	}
 	return h
 }
 
@@ -107,6 +152,12 @@ func (h HotTenants) validate() error {
 		return fmt.Errorf("%w: hot tenants: share must be from 0 to 1", routing.ErrInvalidConfig)
 	case d.MaxTenants < 0:
 		return fmt.Errorf("%w: hot tenants: negative max tenants", routing.ErrInvalidConfig)
+	case !(d.Suspect >= 1 && d.Suspect <= d.Enter):
+		return fmt.Errorf("%w: hot tenants: suspect must be a count from 1 to enter", routing.ErrInvalidConfig)
+	case d.Backlog < 0:
+		return fmt.Errorf("%w: hot tenants: negative backlog", routing.ErrInvalidConfig)
+	case d.Refresh < 0:
+		return fmt.Errorf("%w: hot tenants: negative refresh", routing.ErrInvalidConfig)
 	}
 	return nil
 }
@@ -117,16 +168,30 @@ func (h HotTenants) validate() error {
 // last start is counted.
 const burstSlack = 0.5
 
-// detector keeps the decayed start counts of tenants and shards.
-type detector struct {
-	cfg HotTenants
-	now func() time.Time
+// burstRatio is Window over the time constant of a tenant's burst count:
+// a flood's starts through one process are milliseconds apart, and an
+// ordinary tenant's, seconds apart, rarely bunch.
+const burstRatio = 10
 
-	mu        sync.Mutex       // protects the fields below
-	tenants   map[hotKey]count // by value: a new tenant costs no allocation of its own
-	shards    map[shardKey]count
-	hot       int       // tenants hot now
+// forgetBelow is the decayed count under which an idle tenant or shard is
+// forgotten.
+const forgetBelow = 0.01
+
+// detector keeps the decayed start counts of tenants and shards, and the
+// server's view of the shards' backlogs (see fleet.go).
+type detector struct {
+	cfg   HotTenants
+	now   func() time.Time
+	epoch time.Time // origin of the tallies' scores
+
+	mu        sync.Mutex          // protects the fields below and the tallies and shards they hold
+	tenants   map[hotKey]*tally   // the counted tenants
+	least     tallyHeap           // the same tallies, least count first: evicted and forgotten first
+	hotOnes   map[*tally]struct{} // the tallies that are hot now
+	shards    map[shardKey]*shard
 	lastSweep time.Time // when cooled and idle tenants were last swept
+
+	fleet fleet
 }
 
 type hotKey struct {
@@ -141,9 +206,8 @@ type shardKey struct {
 
 // count is a decayed count of starts.
 type count struct {
-	v   float64
-	at  time.Time
-	hot bool
+	v  float64
+	at time.Time
 }
 
 // valueAt returns the count's value at now.
@@ -161,6 +225,29 @@ func (c *count) add(now time.Time, window time.Duration) (before, after float64)
 	return before, c.v
 }
 
+// tally is one tenant's count of one kind.
+type tally struct {
+	count
+	burst count // the same starts, with a time constant of Window/burstRatio
+	key   hotKey
+	hot   bool
+	// confirmed: hot on the server's word, below Enter.
+	confirmed bool
+	// score orders tallies by their value at any common instant: every
+	// count decays by the same factor, so ln(v) + at/Window (at measured
+	// from the detector's epoch) changes only when the count is added to.
+	score float64
+	index int // in the heap
+}
+
+// shard is one shard queue's count of the starts that went to it, and the
+// server's view of its backlog.
+type shard struct {
+	landed count // starts sent to the shard queue, overflowed ones not included
+	all    count // starts of the shard's tenants, overflowed ones included
+	view   view
+}
+
 // change is a tenant's change of state at one start.
 type change int
 
@@ -176,70 +263,189 @@ type cooled struct {
 	tenant string
 }
 
-func newDetector(cfg HotTenants, now func() time.Time) *detector {
+// sighting is one start the detector is told of: a start of tenant whose
+// home is shard (the queue named queue) of kind. A start that is not
+// counted (one that may not create a workflow) reads the tenant's state
+// and changes nothing.
+type sighting struct {
+	kind    routing.QueueKind
+	shard   int
+	queue   string
+	tenant  string
+	counted bool
+}
+
+// judgement is what the detector says of one start.
+type judgement struct {
+	hot    bool     // the start goes to the overflow queue
+	change change   // the tenant became hot, or cooled down, at this start
+	swept  []cooled // other tenants found cooled down at this start
+	// confirmed is set when the tenant became hot on the server's word
+	// that its shard is backlogged, below Enter.
+	confirmed bool
+}
+
+func newDetector(cfg HotTenants, now func() time.Time, source BacklogFunc) *detector {
 	if now == nil {
 		now = time.Now
 	}
-	return &detector{cfg: cfg.withDefaults(), now: now, tenants: map[hotKey]count{}, shards: map[shardKey]count{}}
+	d := &detector{
+		cfg:     cfg.withDefaults(),
+		now:     now,
+		tenants: map[hotKey]*tally{},
+		hotOnes: map[*tally]struct{}{},
+		shards:  map[shardKey]*shard{},
+	}
+	d.epoch = now()
+	d.fleet.init(d.cfg)
+	if source != nil {
+		d.fleet.source.Store(&source)
+	}
+	return d
 }
 
-// observe counts one start of tenant, whose home is shard of kind, and says
-// whether the tenant is hot now, how its state changed, and which other
-// tenants cooled down in a sweep this start triggered.
-func (d *detector) observe(kind routing.QueueKind, shard int, tenant string) (hot bool, ch change, swept []cooled) {
+// observe judges one start of a tenant whose home shard has an overflow
+// queue: whether it goes there, and how the tenant's state changed.
+//
+// A tenant becomes hot when its count with this start reaches Enter and
+// it makes at least Share of the starts sent to its shard, this one
+// included: starts that went to the overflow queue are not in the shard's
+// count, for they do not wait there, and a second tenant that floods the
+// same shard must still be seen as a flood. A tenant also becomes hot when
+// its burst count reaches Suspect and it makes at least Share of all the
+// starts of its shard's tenants, overflowed ones included, and the server
+// says the shard is backlogged (see fleet.go): its shard-mates, whose
+// starts are few beside a flood's, are not suspected while the flood's
+// backlog drains. The server is asked when the burst count reaches
+// Suspect-1, so that its answer is there for the next start.
+func (d *detector) observe(s sighting) judgement {
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	sk := shardKey{kind, shard}
-	sc := d.shards[sk]
-	shardBefore, shardCount := sc.add(now, d.cfg.Window)
-	d.shards[sk] = sc
-	tk := hotKey{kind, tenant}
+	var j judgement
+	tk := hotKey{s.kind, s.tenant}
 	if now.Sub(d.lastSweep) >= d.cfg.Window/10 {
-		swept = d.sweep(now, tk) // first, to make room; this tenant is judged below
+		j.swept = d.sweep(now, tk) // first, to make room; this tenant is judged below
 	}
-	tc, tracked := d.tenants[tk]
-	if !tracked && len(d.tenants) >= d.cfg.MaxTenants {
-		return false, unchanged, swept
+	sk := shardKey{s.kind, s.shard}
+	sh := d.shards[sk]
+	if sh == nil {
+		if !s.counted {
+			return j // nothing is known of this shard, or of its tenants
+		}
+		sh = &shard{}
+		d.shards[sk] = sh
+	}
+	tc := d.tenants[tk]
+	if !s.counted {
+		j.hot = tc != nil && tc.hot
+		return j
+	}
+	if tc == nil {
+		if tc = d.admit(tk); tc == nil {
+			sh.landed.add(now, d.cfg.Window)
+			return j
+		}
 	}
 	// A tenant enters on its count with this start, and leaves on its
 	// count before it, as the sweep judges an idle tenant.
 	before, v := tc.add(now, d.cfg.Window)
+	_, burst := tc.burst.add(now, d.cfg.Window/burstRatio)
+	d.rescore(tc)
+	landedBefore := sh.landed.valueAt(now, d.cfg.Window)
+	_, all := sh.all.add(now, d.cfg.Window)
 	switch {
-	case !tc.hot && v+burstSlack >= d.cfg.Enter && v >= d.cfg.Share*shardCount:
-		tc.hot, ch = true, becameHot
-		d.hot++
-	case tc.hot && (before < d.cfg.Exit || before < d.cfg.Share/2*shardBefore):
-		tc.hot, ch = false, cooledDown
-		d.hot--
+	case !tc.hot && v+burstSlack >= d.cfg.Enter && v >= d.cfg.Share*(landedBefore+1):
+		d.heat(tc)
+		j.change = becameHot
+	case !tc.hot && burst+burstSlack >= max(1, d.cfg.Suspect-1) && v >= d.cfg.Share*all:
+		// A suspect: the server's view of its shard decides, at the next
+		// start of its burst; the view is asked for now.
+		if burst+burstSlack >= d.cfg.Suspect && d.fleet.flooded(sh, now) {
+			d.heat(tc)
+			tc.confirmed = true
+			j.change, j.confirmed = becameHot, true
+		} else if !d.fleet.flooded(sh, now) {
+			d.fleet.maybeAsk(d, sh, s.queue, now)
+		}
+	case tc.hot && (before < d.exit(tc) || before < d.cfg.Share/2*landedBefore):
+		tc.hot = false
+		delete(d.hotOnes, tc)
+		j.change = cooledDown
 	}
-	d.tenants[tk] = tc
-	return tc.hot, ch, swept
+	j.hot = tc.hot
+	if !j.hot {
+		sh.landed.add(now, d.cfg.Window)
+	}
+	return j
+}
+
+// admit starts counting tenant k, evicting the tenant with the least
+// count if the table is full. Every count decays at the same rate, so the
+// one evicted is the one that started least lately: a tenant whose starts
+// flood outgrows any number of tenants that start once, and is never
+// evicted for them. A hot tenant is never evicted: while the least count
+// is a hot tenant's (rare: every other tenant counts more), the new one is
+// not counted and admit returns nil.
+func (d *detector) admit(k hotKey) *tally {
+	if len(d.tenants) >= d.cfg.MaxTenants {
+		if len(d.least) == 0 || d.least[0].hot {
+			return nil
+		}
+		d.forget(d.least[0])
+	}
+	tc := &tally{key: k, score: math.Inf(-1)}
+	d.tenants[k] = tc
+	heap.Push(&d.least, tc)
+	return tc
+}
+
+// rescore updates tc's place in the heap after its count changed.
+func (d *detector) rescore(tc *tally) {
+	tc.score = math.Log(tc.v) + float64(tc.at.Sub(d.epoch))/float64(d.cfg.Window)
+	heap.Fix(&d.least, tc.index)
+}
+
+func (d *detector) forget(tc *tally) {
+	heap.Remove(&d.least, tc.index)
+	delete(d.tenants, tc.key)
+}
+
+func (d *detector) heat(tc *tally) {
+	tc.hot, tc.confirmed = true, false
+	d.hotOnes[tc] = struct{}{}
+}
+
+// exit is the count below which tc cools down.
+func (d *detector) exit(tc *tally) float64 {
+	if tc.confirmed {
+		return min(d.cfg.Exit, d.cfg.Suspect/4)
+	}
+	return d.cfg.Exit
 }
 
 // sweep cools down hot tenants whose count fell below Exit and forgets
-// tenants and shards whose count decayed below one hundredth of a start;
-// it leaves skip alone.
+// tenants and shards whose count decayed below forgetBelow; it leaves skip
+// alone.
 func (d *detector) sweep(now time.Time, skip hotKey) []cooled {
 	d.lastSweep = now
 	var out []cooled
-	for k, c := range d.tenants {
-		if k == skip {
-			continue
-		}
-		v := c.valueAt(now, d.cfg.Window)
-		if c.hot && v < d.cfg.Exit {
-			c.hot = false
-			d.tenants[k] = c
-			d.hot--
-			out = append(out, cooled(k))
-		}
-		if !c.hot && v < 0.01 {
-			delete(d.tenants, k)
+	for tc := range d.hotOnes {
+		if tc.key != skip && tc.valueAt(now, d.cfg.Window) < d.exit(tc) {
+			tc.hot = false
+			delete(d.hotOnes, tc)
+			out = append(out, cooled(tc.key))
 		}
 	}
-	for k, c := range d.shards {
-		if c.valueAt(now, d.cfg.Window) < 0.01 {
+	for len(d.least) > 0 {
+		tc := d.least[0]
+		if tc.hot || tc.key == skip || tc.valueAt(now, d.cfg.Window) >= forgetBelow {
+			break
+		}
+		d.forget(tc)
+	}
+	for k, sh := range d.shards {
+		if sh.all.valueAt(now, d.cfg.Window) < forgetBelow && !sh.view.asking {
 			delete(d.shards, k)
 		}
 	}
@@ -250,5 +456,38 @@ func (d *detector) sweep(now time.Time, skip hotKey) []cooled {
 func (d *detector) active() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.hot
+	return len(d.hotOnes)
+}
+
+// tallyHeap is a min-heap of tallies by score.
+type tallyHeap []*tally
+
+func (h tallyHeap) Len() int           { return len(h) }
+func (h tallyHeap) Less(i, j int) bool { return h[i].score < h[j].score }
+func (h tallyHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *tallyHeap) Push(x any) {
+	tc := x.(*tally)
+	tc.index = len(*h)
+	*h = append(*h, tc)
+}
+func (h *tallyHeap) Pop() any {
+	old := *h
+	tc := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return tc
+}
+
+// mayAttach reports whether a start on path, with policy, may reach a
+// running workflow instead of creating one: a SignalWithStart does unless
+// it terminates the running one, and another start does with
+// USE_EXISTING. Such starts are not counted.
+func mayAttach(path string, policy enumspb.WorkflowIdConflictPolicy) bool {
+	if path == "SignalWithStartWorkflow" {
+		return policy != enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING
+	}
+	return policy == enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
 }

@@ -43,13 +43,13 @@ func (c *clock) Advance(d time.Duration) {
 
 func TestDetectorBurstBecomesHotAndCoolsDown(t *testing.T) {
 	clk := newClock()
-	d := newDetector(HotTenants{Window: 10 * time.Second, Enter: 10}, clk.Now)
+	d := newDetector(HotTenants{Window: 10 * time.Second, Enter: 10}, clk.Now, nil)
 	for i := 1; i < 10; i++ {
-		hot, ch, _ := d.observe(routing.Tenant, 3, "noisy")
+		hot, ch, _ := see(d, routing.Tenant, 3, "noisy")
 		require.False(t, hot, "start %d", i)
 		require.Equal(t, unchanged, ch)
 	}
-	hot, ch, _ := d.observe(routing.Tenant, 3, "noisy")
+	hot, ch, _ := see(d, routing.Tenant, 3, "noisy")
 	assert.True(t, hot, "the Enter-th start of a burst makes the tenant hot")
 	assert.Equal(t, becameHot, ch)
 	assert.Equal(t, 1, d.active())
@@ -57,19 +57,19 @@ func TestDetectorBurstBecomesHotAndCoolsDown(t *testing.T) {
 	// Hysteresis: it stays hot while its count decays from 10 towards
 	// Exit (2.5), which takes Window*ln(10/2.5) = 13.9 s.
 	clk.Advance(10 * time.Second)
-	hot, ch, _ = d.observe(routing.Tenant, 3, "noisy")
+	hot, ch, _ = see(d, routing.Tenant, 3, "noisy")
 	assert.True(t, hot, "count 10/e = 3.7 is below Enter but above Exit")
 	assert.Equal(t, unchanged, ch)
 
 	clk.Advance(3 * time.Second)
-	hot, ch, _ = d.observe(routing.Tenant, 3, "noisy")
+	hot, ch, _ = see(d, routing.Tenant, 3, "noisy")
 	assert.True(t, hot, "count 4.7*e^-0.3 = 3.5")
 	assert.Equal(t, unchanged, ch)
 
 	// Starts that slow down let the count fall below Exit (2.5): the
 	// start that finds it there cools the tenant down.
 	clk.Advance(9 * time.Second)
-	hot, ch, _ = d.observe(routing.Tenant, 3, "noisy")
+	hot, ch, _ = see(d, routing.Tenant, 3, "noisy")
 	assert.False(t, hot, "count before it: 4.5*e^-0.9 = 1.8")
 	assert.Equal(t, cooledDown, ch)
 	assert.Zero(t, d.active())
@@ -80,25 +80,25 @@ func TestDetectorBurstBecomesHotAndCoolsDown(t *testing.T) {
 // Enter-th start still makes the tenant hot.
 func TestDetectorBurstOverMilliseconds(t *testing.T) {
 	clk := newClock()
-	d := newDetector(HotTenants{}, clk.Now) // the defaults: Enter 5 in a 5 s window
+	d := newDetector(HotTenants{}, clk.Now, nil) // the defaults: Enter 5 in a 5 s window
 	for i := 1; i < DefaultHotEnter; i++ {
-		hot, _, _ := d.observe(routing.Tenant, 0, "noisy")
+		hot, _, _ := see(d, routing.Tenant, 0, "noisy")
 		require.False(t, hot, "start %d", i)
 		clk.Advance(20 * time.Millisecond)
 	}
-	hot, ch, _ := d.observe(routing.Tenant, 0, "noisy")
+	hot, ch, _ := see(d, routing.Tenant, 0, "noisy")
 	assert.True(t, hot, "the 5th start, 80 ms after the first (count 4.96)")
 	assert.Equal(t, becameHot, ch)
 }
 
 func TestDetectorSteadyQuietTenantsNeverHot(t *testing.T) {
 	clk := newClock()
-	d := newDetector(HotTenants{}, clk.Now)
+	d := newDetector(HotTenants{}, clk.Now, nil)
 	// 50 tenants, each one start every 2 s, for 5 minutes: each count
 	// settles near 5, below Enter.
 	for range 150 {
 		for i := range 50 {
-			hot, _, _ := d.observe(routing.Tenant, i%3, fmt.Sprintf("t-%d", i))
+			hot, _, _ := see(d, routing.Tenant, i%3, fmt.Sprintf("t-%d", i))
 			require.False(t, hot)
 		}
 		clk.Advance(2 * time.Second)
@@ -107,50 +107,55 @@ func TestDetectorSteadyQuietTenantsNeverHot(t *testing.T) {
 
 func TestDetectorShareOfABusyShard(t *testing.T) {
 	clk := newClock()
-	d := newDetector(HotTenants{}, clk.Now)
+	d := newDetector(HotTenants{}, clk.Now, nil)
 	// Ten tenants of one shard each start 20 workflows, interleaved: each
 	// reaches Enter but none is half of its shard: none is a flood.
 	for range 20 {
 		for i := range 10 {
-			hot, _, _ := d.observe(routing.Tenant, 0, fmt.Sprintf("busy-%d", i))
+			hot, _, _ := see(d, routing.Tenant, 0, fmt.Sprintf("busy-%d", i))
 			require.False(t, hot)
 		}
 	}
 	// A tenant that floods the same shard past the others is.
 	var hot bool
 	for range 400 {
-		hot, _, _ = d.observe(routing.Tenant, 0, "noisy")
+		hot, _, _ = see(d, routing.Tenant, 0, "noisy")
 	}
 	assert.True(t, hot)
 }
 
 func TestDetectorKindsAreSeparate(t *testing.T) {
 	clk := newClock()
-	d := newDetector(HotTenants{}, clk.Now)
+	d := newDetector(HotTenants{}, clk.Now, nil)
 	for range DefaultHotEnter {
-		d.observe(routing.Tenant, 0, "acme")
+		see(d, routing.Tenant, 0, "acme")
 	}
-	hot, _, _ := d.observe("reports", 0, "acme")
+	hot, _, _ := see(d, "reports", 0, "acme")
 	assert.False(t, hot, "a flood of one kind does not move the tenant's other kinds")
 }
 
 func TestDetectorSweepForgetsAndCools(t *testing.T) {
 	clk := newClock()
-	d := newDetector(HotTenants{MaxTenants: 5}, clk.Now)
+	d := newDetector(HotTenants{MaxTenants: 5}, clk.Now, nil)
 	for range DefaultHotEnter {
-		d.observe(routing.Tenant, 0, "noisy")
+		see(d, routing.Tenant, 0, "noisy")
 	}
 	for i := range 4 {
-		d.observe(routing.Tenant, 1, fmt.Sprintf("q-%d", i))
+		clk.Advance(time.Millisecond)
+		see(d, routing.Tenant, 1, fmt.Sprintf("q-%d", i))
 	}
-	hot, _, _ := d.observe(routing.Tenant, 1, "one-too-many")
-	assert.False(t, hot, "past MaxTenants a new tenant is not counted")
+	clk.Advance(time.Millisecond)
+	hot, _, _ := see(d, routing.Tenant, 1, "one-too-many")
+	assert.False(t, hot)
 	d.mu.Lock()
-	assert.Len(t, d.tenants, 5)
+	assert.Len(t, d.tenants, 5, "past MaxTenants a new tenant takes the place of the least counted")
+	assert.Contains(t, d.tenants, hotKey{routing.Tenant, "one-too-many"})
+	assert.NotContains(t, d.tenants, hotKey{routing.Tenant, "q-0"}, "the first of the one-start tenants is the least counted")
+	assert.Contains(t, d.tenants, hotKey{routing.Tenant, "noisy"})
 	d.mu.Unlock()
 
 	clk.Advance(2 * time.Minute) // every count decays below 0.01, noisy's below Exit
-	_, _, swept := d.observe(routing.Tenant, 2, "later")
+	_, _, swept := see(d, routing.Tenant, 2, "later")
 	assert.Equal(t, []cooled{{routing.Tenant, "noisy"}}, swept)
 	assert.Zero(t, d.active())
 	d.mu.Lock()
@@ -322,4 +327,10 @@ func TestRoutedStartAllocations(t *testing.T) {
 		assert.LessOrEqual(t, allocs, 3.0, name)
 	}
 	assert.Equal(t, 1, h.router.HotTenants(), "only the noisy tenant is hot")
+}
+
+// see tells d of one counted start of tenant on shard of kind.
+func see(d *detector, kind routing.QueueKind, shard int, tenant string) (hot bool, ch change, swept []cooled) {
+	j := d.observe(sighting{kind: kind, shard: shard, queue: fmt.Sprintf("saas.%s.%02d", kind, shard), tenant: tenant, counted: true})
+	return j.hot, j.change, j.swept
 }

@@ -2,6 +2,7 @@ package interceptor
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -16,8 +17,13 @@ const (
 	// start path, reason and, for refusals, error type.
 	MetricDecisions = "tqrouter.route.decisions"
 	// MetricIsolations counts the times a tenant became hot and its new
-	// starts were sent to an overflow queue, by queue kind.
+	// starts were sent to an overflow queue, by queue kind and
+	// [AttrHotEvidence].
 	MetricIsolations = "tqrouter.hot_tenant.isolations"
+	// MetricBacklogRequests counts the router's requests to the server for
+	// a shard queue's backlog (see [Router.AttachClient]); those that
+	// failed have [AttrErrorType] "timeout", "panic" or "error".
+	MetricBacklogRequests = "tqrouter.hot_tenant.backlog_requests"
 	// MetricHotTenants is the number of (tenant, kind) pairs isolated on
 	// overflow queues now. It is updated at starts, so it can lag by one
 	// start after a tenant falls quiet.
@@ -29,6 +35,7 @@ const (
 type instruments struct {
 	decisions  metric.Int64Counter
 	isolations metric.Int64Counter
+	requests   metric.Int64Counter
 	meter      metric.Meter
 	sets       sync.Map // decisionKey → []metric.AddOption holding its attribute set
 }
@@ -48,6 +55,11 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 	if m.isolations, err = m.meter.Int64Counter(MetricIsolations,
 		metric.WithDescription("Times a tenant became hot and its new starts went to an overflow queue."),
 		metric.WithUnit("{isolation}")); err != nil {
+		return nil, err
+	}
+	if m.requests, err = m.meter.Int64Counter(MetricBacklogRequests,
+		metric.WithDescription("Requests to the server for a shard queue's backlog."),
+		metric.WithUnit("{request}")); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -90,7 +102,24 @@ func (m *instruments) decision(ctx context.Context, path string, d Decision, kin
 	m.decisions.Add(ctx, 1, opt.([]metric.AddOption)...)
 }
 
-// isolation counts a tenant that became hot.
-func (m *instruments) isolation(ctx context.Context, kind routing.QueueKind) {
-	m.isolations.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(AttrQueueKind.String(string(kind)))))
+// isolation counts a tenant that became hot, on evidence "local" or
+// "server".
+func (m *instruments) isolation(ctx context.Context, kind routing.QueueKind, evidence string) {
+	m.isolations.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(AttrQueueKind.String(string(kind)), AttrHotEvidence.String(evidence))))
+}
+
+// backlogRequest counts one request for a shard queue's backlog.
+func (m *instruments) backlogRequest(err error) {
+	var opts []metric.AddOption
+	if err != nil {
+		kind := "error"
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			kind = "timeout"
+		case errors.Is(err, errBacklogPanic):
+			kind = "panic"
+		}
+		opts = append(opts, metric.WithAttributeSet(attribute.NewSet(AttrErrorType.String(kind))))
+	}
+	m.requests.Add(context.Background(), 1, opts...)
 }

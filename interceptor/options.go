@@ -58,6 +58,7 @@ type options struct {
 	logger             log.Logger
 	dataConverter      converter.DataConverter
 	hotTenants         HotTenants
+	backlog            BacklogFunc
 	now                func() time.Time // the detector's clock; tests set it
 }
 

@@ -47,6 +47,10 @@ type start struct {
 	// untraced skips the span and the metrics: a replayed workflow decides
 	// again but must not record twice.
 	untraced bool
+	// mayAttach marks a start that may reach a running workflow instead
+	// of creating one (see [mayAttach]): it is not counted as a start of
+	// its tenant.
+	mayAttach bool
 	// tenantErr, set by the worker side, is why the running workflow's
 	// tenant could not be read (see Router.workflowTenant).
 	tenantErr error
@@ -93,6 +97,16 @@ type verdict struct {
 	reason string
 	change change   // the tenant became hot, or cooled down, at this start
 	swept  []cooled // other tenants found cooled down at this start
+	// confirmed: the tenant became hot on the server's word (see fleet.go).
+	confirmed bool
+}
+
+// evidence is the AttrHotEvidence of a tenant that became hot.
+func (v verdict) evidence() string {
+	if v.confirmed {
+		return "server"
+	}
+	return "local"
 }
 
 // route is the one decision pipeline: every start the router sees, on
@@ -149,7 +163,7 @@ func (r *Router) lookup(s start) (kind routing.QueueKind, registered bool) {
 func (r *Router) record(ctx context.Context, span trace.Span, s start, d Decision, v verdict, err error) {
 	r.metrics.decision(ctx, s.path, d, v.route.Kind, v.reason, err)
 	if v.change == becameHot {
-		r.metrics.isolation(ctx, v.route.Kind)
+		r.metrics.isolation(ctx, v.route.Kind, v.evidence())
 	}
 	r.logChanges(v)
 	if !span.IsRecording() {
@@ -236,12 +250,14 @@ func (r *Router) decide(ctx context.Context, s start) (v verdict, err error) {
 // detector. Starts made by workflow code never do, so that replays decide
 // the same.
 func (r *Router) hotTenant(s start, v *verdict) bool {
-	if r.hot == nil || s.inWorkflow {
+	// Only a tenant that has an overflow queue to go to is counted:
+	// nothing reports an isolation that cannot happen.
+	if r.hot == nil || s.inWorkflow || v.route.Overflow == "" {
 		return false
 	}
-	var hot bool
-	hot, v.change, v.swept = r.hot.observe(v.route.Kind, v.route.Shard, v.tenant)
-	return hot && v.route.Overflow != ""
+	j := r.hot.observe(sighting{kind: v.route.Kind, shard: v.route.Shard, queue: v.route.TaskQueue, tenant: v.tenant, counted: !s.mayAttach})
+	v.change, v.swept, v.confirmed = j.change, j.swept, j.confirmed
+	return j.hot
 }
 
 // decideRoutedQueue decides a start that names a routed queue itself: it

@@ -88,7 +88,8 @@ func New(reg *registry.Registry, cfg routing.Config, opts ...Option) (*Router, e
 		return nil, fmt.Errorf("%w: metrics: %v", routing.ErrInvalidConfig, err)
 	}
 	if !o.hotTenants.disabled {
-		r.hot = newDetector(o.hotTenants, o.now)
+		r.hot = newDetector(o.hotTenants, o.now, o.backlog)
+		r.hot.fleet.answered = r.metrics.backlogRequest
 		r.metrics.observeHot(r.hot)
 	}
 	return r, nil

@@ -22,8 +22,8 @@ const (
 )
 
 // Attribute keys of a routing decision's span. The metrics use
-// AttrDecision, AttrQueueKind, AttrStartPath, AttrReason and AttrErrorType,
-// which come from bounded sets; never a tenant.
+// AttrDecision, AttrQueueKind, AttrStartPath, AttrReason, AttrHotEvidence
+// and AttrErrorType, which come from bounded sets; never a tenant.
 const (
 	AttrWorkflowType  = attribute.Key("tqrouter.workflow.type")
 	AttrStartPath     = attribute.Key("tqrouter.start.path")
@@ -36,6 +36,10 @@ const (
 	AttrWeight        = attribute.Key("tqrouter.fairness.weight")
 	AttrTenantID      = attribute.Key("tqrouter.tenant.id")
 	AttrTenantHash    = attribute.Key("tqrouter.tenant.hash")
+	// AttrHotEvidence says what made a tenant hot: "local" (its starts
+	// through this process) or "server" (its burst here, and its shard's
+	// backlog on the server; see [Router.AttachClient]).
+	AttrHotEvidence = attribute.Key("tqrouter.hot_tenant.evidence")
 	// AttrErrorType is the OpenTelemetry semantic convention key error.type.
 	AttrErrorType = attribute.Key("error.type")
 )
@@ -166,7 +170,8 @@ func (r *Router) annotate(span trace.Span, s start, d Decision, v verdict, err e
 		span.SetAttributes(r.tenantAttr(v.tenant))
 	}
 	if v.change == becameHot {
-		span.AddEvent(eventHotTenant, trace.WithAttributes(r.tenantAttr(v.tenant), AttrChosenQueue.String(v.route.TaskQueue)))
+		span.AddEvent(eventHotTenant, trace.WithAttributes(r.tenantAttr(v.tenant), AttrChosenQueue.String(v.route.TaskQueue),
+			AttrHotEvidence.String(v.evidence())))
 	}
 	if err != nil {
 		span.SetAttributes(AttrErrorType.String(errorType(err)))
