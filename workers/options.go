@@ -11,7 +11,50 @@ import (
 type Option func(*groupOptions)
 
 type groupOptions struct {
-	budget *Budget
+	budget  *Budget
+	class   Class
+	classes map[string]Class // queue → class, from WithQueueClass
+}
+
+// Class is a set of queues that share a [Budget]'s contested capacity as
+// one: when room is short, the next slot goes to the class with the fewest
+// tasks running (weighed), then to its queue with the fewest. A
+// deployment's kind is a natural class (a tenant kind's 64 shards get no
+// more than a jobs kind's one queue), and a kind's overflow queues, which
+// hold only tenants found flooding, another of weight 4.
+type Class struct {
+	// Name identifies the class within a budget: queues given the same
+	// Name share one class, whatever group they belong to. An empty Name
+	// is a class of the group's own.
+	Name string
+	// Weight is what each of the class's tasks counts for in the order
+	// and in the fair share: a class of weight 4 gets a slot only while
+	// its count is under a quarter of the others', and its share of the
+	// limit is a quarter of a weight-1 class's. 0 means 1; negative is an
+	// error. A named class keeps one weight per budget.
+	Weight int
+}
+
+// WithClass puts the group's queues in class c (except those given to
+// [WithQueueClass]). Without it, the group's queues form a class of their
+// own, of weight 1. It matters only with [WithBudget].
+func WithClass(c Class) Option {
+	return func(o *groupOptions) { o.class = c }
+}
+
+// WithQueueClass puts the given queues of the group in class c, for
+// example a kind's overflow queues (routing.OverflowQueueName) in a class
+// of weight 4 beside the kind's shards. [New] returns an error for a queue
+// that is not one of the group's. It matters only with [WithBudget].
+func WithQueueClass(c Class, queues ...string) Option {
+	return func(o *groupOptions) {
+		if o.classes == nil {
+			o.classes = map[string]Class{}
+		}
+		for _, q := range queues {
+			o.classes[q] = c
+		}
+	}
 }
 
 // WithBudget makes the group's workers share b: at most b.Limit()

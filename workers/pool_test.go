@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"fmt"
+	"github.com/tqrouter/tqrouter/routing"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -92,7 +93,7 @@ func reserveAsync(p *pool, key pollKey) *reservation {
 	r := &reservation{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(r.done)
-		r.g, r.err = p.reserve(ctx, key)
+		r.g, r.err = p.reserve(ctx, key, testClass(p, key.queue))
 	}()
 	return r
 }
@@ -111,6 +112,26 @@ func granted(r *reservation) bool {
 		return false
 	}
 }
+
+// testClass gives routed queue names the classes a router's groups would
+// give them: a class per kind, and a kind's overflow queues a class of
+// weight overflowWeight; "main-queue" (a legacy queue) is a class of its
+// own, and every other queue is in one class.
+func testClass(p *pool, queue string) *classState {
+	if prefix, d, ok := routing.SplitTaskQueue(queue); ok {
+		if d.Role == routing.OverflowQueue {
+			return p.class(prefix+"."+string(d.Kind)+".overflow", overflowWeight)
+		}
+		return p.class(prefix+"."+string(d.Kind), 1)
+	}
+	if queue == "main-queue" {
+		return p.class(queue, 1)
+	}
+	return p.class("queues", 1)
+}
+
+// overflowWeight is the weight tests give overflow queues' classes.
+const overflowWeight = 4
 
 func key(i int) pollKey { return pollKey{queue: fmt.Sprintf("q%02d", i), kind: "activity"} }
 
@@ -136,11 +157,11 @@ func backlogged(p *pool, keys ...pollKey) { polled(p, true, keys) }
 func idle(p *pool, keys ...pollKey) { polled(p, false, keys) }
 
 func polled(p *pool, hot bool, keys []pollKey) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	for _, k := range keys {
-		ks := p.key(k)
-		ks.hot, ks.seen = hot, true
+		cs := testClass(p, k.queue)
+		p.mu.Lock()
+		p.keyLocked(k, cs).hot = hot
+		p.mu.Unlock()
 	}
 }
 
@@ -294,17 +315,18 @@ func TestPoolColdQueuePollsOnce(t *testing.T) {
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
 
-// TestPoolNewQueuesCount: queues never polled are not known to be idle:
-// workers that start with a backlog on many queues poll them within the
-// limit, not one uncounted poll each.
-func TestPoolNewQueuesCount(t *testing.T) {
+// TestPoolNewQueuesAreIdle: a queue never polled is idle: its first poll
+// is granted at once, uncounted, and its other pollers wait for that poll
+// to return, so a worker that starts with many idle queues has one poll
+// on each at once, not a limit's worth at a time.
+func TestPoolNewQueuesAreIdle(t *testing.T) {
 	p, _ := newTestPool(2)
 	var rs []*reservation
 	for i := range 5 {
-		rs = append(rs, reserveAsync(p, key(i)))
+		rs = append(rs, reserveAsync(p, key(i)), reserveAsync(p, key(i)))
 	}
 	settle(p, rs)
-	require.Equal(t, poolSnapshot{young: 2, waiting: 3}, p.snapshot())
+	require.Equal(t, poolSnapshot{aged: 5}, p.snapshot())
 	cancelAll(p, rs)
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
@@ -388,7 +410,6 @@ func TestPoolWhoGoesFirst(t *testing.T) {
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, _ := newTestPool(len(tc.running))
-			p.classify = queueClass
 			backlogged(p, append(tc.running, tc.first, tc.second)...)
 			running := runTasks(t, p, tc.running...)
 			second, first := waitInTurn(t, p, tc.second), waitInTurn(t, p, tc.first)
@@ -416,7 +437,7 @@ func TestPoolHeadroom(t *testing.T) {
 	tenant, jobs, overflow := q("saas.tenant.00"), q("saas.jobs.00"), q("saas.tenant.overflow-00")
 	t.Run("headroom 3", func(t *testing.T) {
 		p, _ := newTestPool(4)
-		p.classify, p.headroom = queueClass, 3
+		p.headroom = 3
 		backlogged(p, tenant, jobs, overflow)
 		running := runTasks(t, p, tenant, tenant, overflow, overflow)
 		o := waitInTurn(t, p, overflow) // over its share: 4 x 1/1.25 = 3.2 for tenant, 0.8 for overflow
@@ -447,7 +468,6 @@ func TestPoolHeadroom(t *testing.T) {
 	})
 	t.Run("no headroom", func(t *testing.T) {
 		p, _ := newTestPool(4)
-		p.classify = queueClass
 		backlogged(p, tenant, jobs)
 		running := runTasks(t, p, tenant, tenant, tenant, tenant)
 		j := waitInTurn(t, p, jobs)
@@ -504,7 +524,7 @@ func TestPoolReleasePaths(t *testing.T) {
 	p.release(young.g) // young and released: never aged
 	clk.advance(testIdle / 2)
 	require.Equal(t, poolSnapshot{used: 1, aged: 1}, p.snapshot())
-	eager := p.tryReserve(key(4))
+	eager := p.tryReserve(key(4), testClass(p, key(4).queue))
 	require.NotNil(t, eager)
 	clk.advance(10 * testIdle)
 	require.Equal(t, poolSnapshot{used: 1, aged: 1, eager: 1}, p.snapshot(), "eager slots never age")
@@ -522,13 +542,13 @@ func TestPoolEagerOnlyWithinLimit(t *testing.T) {
 	backlogged(p, key(1))
 	a := reserveAsync(p, key(1))
 	waitFor(t, "granted", func() bool { return granted(a) })
-	e := p.tryReserve(key(2))
+	e := p.tryReserve(key(2), testClass(p, key(2).queue))
 	require.NotNil(t, e)
-	require.Nil(t, p.tryReserve(key(3)), "young poll + eager = limit")
+	require.Nil(t, p.tryReserve(key(3), testClass(p, key(3).queue)), "young poll + eager = limit")
 	clk.advance(testIdle)
-	e2 := p.tryReserve(key(3))
+	e2 := p.tryReserve(key(3), testClass(p, key(3).queue))
 	require.NotNil(t, e2, "an idle poll does not count")
-	require.Nil(t, p.tryReserve(key(4)))
+	require.Nil(t, p.tryReserve(key(4), testClass(p, key(4).queue)))
 	p.markUsed(e)
 	p.markUsed(e2)
 	require.Equal(t, 2, p.snapshot().used)
@@ -582,7 +602,6 @@ func TestPoolBound(t *testing.T) {
 		}
 		key := key
 		if seed%3 == 0 { // routed queues: two kinds, an overflow queue
-			p.classify = queueClass
 			names := []string{"saas.tenant.00", "saas.tenant.01", "saas.tenant.overflow-00", "saas.jobs.00", "saas.jobs.01", "main-queue"}
 			key = func(i int) pollKey { return pollKey{queue: names[i], kind: "activity"} }
 		}
@@ -599,7 +618,8 @@ func TestPoolBound(t *testing.T) {
 			case 0:
 				pending = append(pending, reserveAsync(p, key(rng.IntN(6))))
 			case 1:
-				if g := p.tryReserve(key(rng.IntN(6))); g != nil {
+				k := key(rng.IntN(6))
+				if g := p.tryReserve(k, testClass(p, k.queue)); g != nil {
 					eager = append(eager, g)
 				}
 			case 2: // a poll returns a task
@@ -693,9 +713,12 @@ func TestPoolBound(t *testing.T) {
 			require.Equal(t, len(marking), nHeld)
 			require.LessOrEqual(t, s.used+s.young+s.eager-aged, limit+p.headroom, "seed %d", seed)
 			p.mu.Lock()
-			counted := 0
-			for _, c := range p.classes {
-				counted += c.counted
+			counted, classes := 0, map[*classState]bool{}
+			for _, ks := range p.keys {
+				if !classes[ks.class] {
+					classes[ks.class] = true
+					counted += ks.class.counted
+				}
 			}
 			p.mu.Unlock()
 			require.Equal(t, s.used+s.young, counted, "seed %d: the classes count the running tasks and young polls", seed)
@@ -722,8 +745,11 @@ func TestPoolBound(t *testing.T) {
 // its goroutine done) or waiting in the pool.
 func settle(p *pool, pending []*reservation) {
 	for {
+		n := 0
 		p.mu.Lock()
-		n := len(p.waiters)
+		for _, ks := range p.keys {
+			n += len(ks.waiters)
+		}
 		p.mu.Unlock()
 		for _, r := range pending {
 			select {
@@ -754,7 +780,6 @@ func concurrentUse(t *testing.T, routed bool) {
 	p := newPool(limit, 5*time.Millisecond, realClock{})
 	key := key
 	if routed {
-		p.classify = queueClass
 		names := []string{"saas.tenant.overflow-00", "saas.tenant.00", "saas.jobs.00", "saas.tenant.01"}
 		key = func(i int) pollKey {
 			if i < len(names) {
@@ -777,7 +802,7 @@ func concurrentUse(t *testing.T, routed bool) {
 		for range pollers {
 			wg.Go(func() {
 				for {
-					g, err := p.reserve(ctx, k)
+					g, err := p.reserve(ctx, k, testClass(p, k.queue))
 					if err != nil {
 						return
 					}
@@ -826,7 +851,7 @@ func BenchmarkReserve(b *testing.B) {
 		k := key(1)
 		b.ReportAllocs()
 		for b.Loop() {
-			g, _ := p.reserve(ctx, k)
+			g, _ := p.reserve(ctx, k, testClass(p, k.queue))
 			p.markUsed(g)
 			p.release(g)
 		}
