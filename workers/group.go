@@ -39,6 +39,8 @@ type Group struct {
 	register  func(worker.Registry)
 	newWorker func(client.Client, string, worker.Options) worker.Worker
 
+	stopping sync.WaitGroup // stopRun calls after fatal errors
+
 	mu      sync.Mutex // protects the fields below
 	state   groupState
 	run     *run // workers of the current or next start
@@ -158,7 +160,7 @@ func (g *Group) newRun() *run {
 			userHook(err)
 		}
 		r.fail(err)
-		go g.stopRun(r)
+		g.stopping.Go(func() { g.stopRun(r) })
 	}
 	for i, q := range g.queues {
 		if g.tuners != nil {
