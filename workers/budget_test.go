@@ -208,8 +208,8 @@ func TestBudgetCloseUnregistersGauges(t *testing.T) {
 
 // TestSupplierTaskQueueKind: a workflow poll whose queue the SDK names
 // (poller autoscaling) is keyed by that queue, so an idle sticky or normal
-// queue has one poll out and holds nothing; one it does not name (simple
-// maximum pollers) is mixed, never held.
+// queue has one poll out; one it does not name (simple maximum pollers) is
+// mixed, never held.
 func TestSupplierTaskQueueKind(t *testing.T) {
 	b, err := NewBudget(3, WithMeterProvider(noop.NewMeterProvider()))
 	require.NoError(t, err)
@@ -233,7 +233,7 @@ func TestSupplierTaskQueueKind(t *testing.T) {
 		second <- p
 	}()
 	require.Never(t, func() bool { return len(second) > 0 }, 50*time.Millisecond, time.Millisecond)
-	require.Equal(t, poolSnapshot{aged: 1}, b.workflows.snapshot(), "an idle sticky queue: one poll, uncounted")
+	require.Equal(t, poolSnapshot{young: 1}, b.workflows.snapshot(), "a new sticky queue: one poll; its other poller waits for it, not for room")
 	s.ReleaseSlot(permitInfo{permit: first}) // empty
 	s.ReleaseSlot(permitInfo{permit: <-second})
 	require.Equal(t, poolSnapshot{}, b.workflows.snapshot())

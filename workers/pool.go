@@ -28,9 +28,13 @@ import (
 //  1. An idle key (cold, nothing running, no poll out) is granted its
 //     one poll at once, aged: it waits for work, not for room, so a task
 //     that reaches an idle queue starts at once and no idle queue's poll
-//     holds capacity. A key never polled is idle, so a worker that starts
-//     with thousands of idle queues has a poll on each at once and finds
-//     the one with work.
+//     holds capacity. A key never polled is idle too, but while the pool
+//     has room its first poll is granted by rule 3, counted (workers that
+//     start with a backlog on a few queues stay within the limit); once
+//     the pool is full, every key never polled has its first poll at
+//     once, aged, so a worker that starts with thousands of idle queues
+//     has a poll on each and finds the one with work without waiting for
+//     those polls to age a limit's worth at a time.
 //  2. A key is held (its polls wait) while it has an aged poll, or any
 //     poll while cold: an idle queue has one poll out, a busy one all its
 //     pollers.
@@ -87,7 +91,8 @@ type pool struct {
 	held     []heldTask         // strict pools only; served before waiters
 	timer    func() bool        // stops the pending aging timer, if any
 	timerAt  time.Time
-	nWaiting int // waiters of keys not held
+	nWaiting int         // waiters of keys not held
+	fresh    []*keyState // keys never granted a poll that had waiters; see rule 1
 }
 
 // pollKey tells polls apart: one server task queue and kind of task, as
@@ -113,6 +118,8 @@ type keyState struct {
 	index   int  // in class.keys; -1 when not there
 	ready   bool // has waiters and is not held: its waiters count in pool.nWaiting
 	nReady  int  // how many of its waiters pool.nWaiting counts
+	polled  bool // it has been granted a poll
+	inFresh bool // in pool.fresh
 }
 
 func (ks *keyState) seq() uint64 { return ks.waiters[0].seq }
@@ -331,11 +338,13 @@ func heldLocked(ks *keyState) bool {
 // change of their counts or waiters.
 func (p *pool) updateLocked(ks *keyState) {
 	if len(ks.waiters) > 0 && !ks.key.mixed && !ks.hot && ks.polls == 0 && ks.running == 0 {
-		w := ks.waiters[0]
-		ks.waiters = ks.waiters[1:]
-		ks.polls++
-		ks.aged++
-		w.ch <- &grant{ks: ks, at: p.clock.Now(), state: grantAged}
+		switch {
+		case ks.polled || !p.roomLocked():
+			p.grantAgedLocked(ks)
+		case !ks.inFresh:
+			ks.inFresh = true
+			p.fresh = append(p.fresh, ks)
+		}
 	}
 	cs := ks.class
 	ready := len(ks.waiters) > 0 && !heldLocked(ks)
@@ -372,6 +381,31 @@ func (p *pool) updateLocked(ks *keyState) {
 			p.active[cs.weight]++
 		} else if p.active[cs.weight]--; p.active[cs.weight] == 0 {
 			delete(p.active, cs.weight)
+		}
+	}
+}
+
+// grantAgedLocked grants ks's first waiter a poll at once, aged (rule 1).
+func (p *pool) grantAgedLocked(ks *keyState) {
+	w := ks.waiters[0]
+	ks.waiters = ks.waiters[1:]
+	ks.polls++
+	ks.aged++
+	ks.polled = true
+	w.ch <- &grant{ks: ks, at: p.clock.Now(), state: grantAged}
+}
+
+// grantFreshLocked applies rule 1 to the keys never polled once the pool
+// has no room: each has its first poll at once, aged.
+func (p *pool) grantFreshLocked() {
+	for len(p.fresh) > 0 && !p.roomLocked() {
+		ks := p.fresh[0]
+		p.fresh[0] = nil
+		p.fresh = p.fresh[1:]
+		ks.inFresh = false
+		if !ks.polled && len(ks.waiters) > 0 && !ks.hot && ks.polls == 0 && ks.running == 0 {
+			p.grantAgedLocked(ks)
+			p.updateLocked(ks)
 		}
 	}
 }
@@ -429,10 +463,12 @@ func (p *pool) dispatchLocked() {
 		p.young = append(p.young, g)
 		p.nYoung++
 		ks.polls++
+		ks.polled = true
 		cs.counted++
 		p.updateLocked(ks)
 		w.ch <- g
 	}
+	p.grantFreshLocked()
 
 	if (p.nWaiting == 0 && len(p.held) == 0) || p.roomLocked() || p.nYoung == 0 {
 		return

@@ -152,15 +152,16 @@ func cancelAll(p *pool, rs []*reservation) {
 func backlogged(p *pool, keys ...pollKey) { polled(p, true, keys) }
 
 // idle makes keys idle, as if their last poll had come back empty: a poll
-// of theirs is granted at once, aged. (A key never polled is neither: its
-// polls count, one at a time.)
+// of theirs is granted at once, aged. (A key never polled is neither: see
+// TestPoolNewQueuesAreIdle.)
 func idle(p *pool, keys ...pollKey) { polled(p, false, keys) }
 
 func polled(p *pool, hot bool, keys []pollKey) {
 	for _, k := range keys {
 		cs := testClass(p, k.queue)
 		p.mu.Lock()
-		p.keyLocked(k, cs).hot = hot
+		ks := p.keyLocked(k, cs)
+		ks.hot, ks.polled = hot, true
 		p.mu.Unlock()
 	}
 }
@@ -315,10 +316,11 @@ func TestPoolColdQueuePollsOnce(t *testing.T) {
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
 
-// TestPoolNewQueuesAreIdle: a queue never polled is idle: its first poll
-// is granted at once, uncounted, and its other pollers wait for that poll
-// to return, so a worker that starts with many idle queues has one poll
-// on each at once, not a limit's worth at a time.
+// TestPoolNewQueuesAreIdle: a queue never polled has its first poll
+// counted while the pool has room, and at once, uncounted, once it is
+// full; its other pollers wait for that poll to return. So a worker that
+// starts with many idle queues has one poll on each at once, not a limit's
+// worth at a time.
 func TestPoolNewQueuesAreIdle(t *testing.T) {
 	p, _ := newTestPool(2)
 	var rs []*reservation
@@ -326,7 +328,7 @@ func TestPoolNewQueuesAreIdle(t *testing.T) {
 		rs = append(rs, reserveAsync(p, key(i)), reserveAsync(p, key(i)))
 	}
 	settle(p, rs)
-	require.Equal(t, poolSnapshot{aged: 5}, p.snapshot())
+	require.Equal(t, poolSnapshot{young: 2, aged: 3}, p.snapshot())
 	cancelAll(p, rs)
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
