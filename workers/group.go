@@ -107,6 +107,14 @@ func newGroup(c client.Client, queues []string, opts worker.Options, register fu
 			return nil, fmt.Errorf("tqrouter: workers.New: WithQueueClass names %q, not one of the group's queues", q)
 		}
 	}
+	if o.autoscaling != nil {
+		if opts.MaxConcurrentWorkflowTaskPollers != 0 || opts.MaxConcurrentActivityTaskPollers != 0 ||
+			opts.WorkflowTaskPollerBehavior != nil || opts.ActivityTaskPollerBehavior != nil {
+			return nil, errors.New("tqrouter: workers.New with WithPollerAutoscaling takes no MaxConcurrent*TaskPollers and no *TaskPollerBehavior in worker.Options")
+		}
+		opts.WorkflowTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(*o.autoscaling)
+		opts.ActivityTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(*o.autoscaling)
+	}
 	var tuners []worker.WorkerTuner
 	if o.budget != nil {
 		if opts.Tuner != nil || opts.MaxConcurrentWorkflowTaskExecutionSize != 0 ||

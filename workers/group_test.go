@@ -386,3 +386,26 @@ func TestNewWithBudget(t *testing.T) {
 		require.ErrorContains(t, err, "tqrouter: ", name)
 	}
 }
+
+// TestNewWithPollerAutoscaling: the option gives every worker the SDK's
+// autoscaling poller behaviour, and refuses poller settings beside it.
+func TestNewWithPollerAutoscaling(t *testing.T) {
+	f := &factory{}
+	g := newFakeGroup(t, f, worker.Options{}, WithPollerAutoscaling(worker.PollerBehaviorAutoscalingOptions{MaximumNumberOfPollers: 8}))
+	defer g.Stop()
+	want := worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{
+		InitialNumberOfPollers: 1, MinimumNumberOfPollers: 1, MaximumNumberOfPollers: 8,
+	})
+	for _, w := range f.workers() {
+		require.Equal(t, want, w.opts.WorkflowTaskPollerBehavior)
+		require.Equal(t, want, w.opts.ActivityTaskPollerBehavior)
+	}
+	for name, opts := range map[string]worker.Options{
+		"workflow pollers": {MaxConcurrentWorkflowTaskPollers: 2},
+		"activity pollers": {MaxConcurrentActivityTaskPollers: 2},
+		"behaviour":        {ActivityTaskPollerBehavior: want},
+	} {
+		_, err := New(testClient(t), []string{"q"}, opts, register, WithPollerAutoscaling(worker.PollerBehaviorAutoscalingOptions{}))
+		require.ErrorContains(t, err, "tqrouter: ", name)
+	}
+}

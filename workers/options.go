@@ -5,15 +5,17 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
+	"go.temporal.io/sdk/worker"
 )
 
 // Option configures a [Group] made by [New].
 type Option func(*groupOptions)
 
 type groupOptions struct {
-	budget  *Budget
-	class   Class
-	classes map[string]Class // queue → class, from WithQueueClass
+	autoscaling *worker.PollerBehaviorAutoscalingOptions
+	budget      *Budget
+	class       Class
+	classes     map[string]Class // queue → class, from WithQueueClass
 }
 
 // Class is a set of queues that share a [Budget]'s contested capacity as
@@ -33,6 +35,29 @@ type Class struct {
 	// limit is a quarter of a weight-1 class's. 0 means 1; negative is an
 	// error. A named class keeps one weight per budget.
 	Weight int
+}
+
+// WithPollerAutoscaling gives every worker of the group the SDK's poller
+// autoscaling (worker.NewPollerBehaviorAutoscaling) for workflow and
+// activity tasks, with o's settings; a zero InitialNumberOfPollers or
+// MinimumNumberOfPollers is 1 here (the SDK's defaults are 5 and 1), so an
+// idle queue holds one long poll per kind of task (two for workflow
+// tasks: the normal and the sticky queue) instead of the SDK's fixed 2 + 2,
+// and a busy one scales up to MaximumNumberOfPollers. With a [Budget] it
+// also tells the budget which queue each workflow poll is for, so idle
+// queues' workflow polls hold none of the workflow task limit (see
+// docs/workers.md for the measured costs). [New] returns an error if opts
+// also sets pollers (MaxConcurrent*TaskPollers or *TaskPollerBehavior).
+func WithPollerAutoscaling(o worker.PollerBehaviorAutoscalingOptions) Option {
+	return func(g *groupOptions) {
+		if o.InitialNumberOfPollers == 0 {
+			o.InitialNumberOfPollers = 1
+		}
+		if o.MinimumNumberOfPollers == 0 {
+			o.MinimumNumberOfPollers = 1
+		}
+		g.autoscaling = &o
+	}
 }
 
 // WithClass puts the group's queues in class c (except those given to
