@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/worker"
 )
 
@@ -36,62 +39,73 @@ const defaultNexusSlots = 1000
 // work is kept waiting by idle ones.
 //
 // It keeps two counts with the same rule, except that only activities
-// have a headroom (below). Activities (activity tasks,
-// local activities and session activities) count against the limit given
-// to [NewBudget]; workflow tasks count against a limit of their own
-// ([WithWorkflowTaskLimit], by default [DefaultWorkflowTaskLimit]), so that long
-// activities never hold back the workflow tasks that complete workflows and
-// schedule more activities. Nexus tasks are not budgeted.
+// have a headroom (below). Activities (activity tasks, local activities and
+// session activities) count against the limit given to [NewBudget];
+// workflow tasks count against a limit of their own
+// ([WithWorkflowTaskLimit], by default [DefaultWorkflowTaskLimit]), so
+// that long activities never hold back the workflow tasks that complete
+// workflows and schedule more activities. Nexus tasks are not budgeted.
 //
 // How it works: the SDK reserves a slot before each poll, and only learns
 // whether the queue has work when the poll returns. Budget counts running
 // tasks, plus polls younger than the idle-poll time (by default
 // [DefaultIdlePollAfter]); it grants a poll while that count is under the
 // limit. A poll that has waited longer is taken for an idle queue's: it
-// stops counting, so idle queues' minute-long polls hold nothing. A queue
+// stops counting, so idle queues' minute-long polls hold nothing. An idle
+// queue (its last poll came back empty or late, nothing of it runs, or it
+// was never polled) has one poll out at once, uncounted, so a task that
+// reaches it starts without waiting for room, and a worker that starts
+// with thousands of idle queues finds the one with work at once. A queue
 // whose last poll brought a task at once has a backlog and polls with all
-// its pollers; any other activity queue has one poll out at a time, and an
-// idle one (its last poll came back empty or brought a task only after
-// waiting, and nothing of it is running) has that poll out at once,
-// uncounted, so a task that reaches it starts without waiting for room.
+// its pollers, counted.
 //
-// Who goes first when room is short: routed queues are grouped by their
-// kind ([routing.SplitTaskQueue]), and a kind's overflow queues, which
-// hold only the tenants the router found flooding, form a group of their
-// own that weighs four times. The next free slot goes to the group with
-// the fewest tasks running (weighed), so kinds share contested capacity
-// equally however many queues each has: a flood of tenant work does not
-// hold back the jobs kind, nor the reverse, and the flooding tenants use
-// what the others leave, never starving. Within a group it goes to the
-// queue with the fewest tasks running and polls out. A queue that is not
-// routed (a legacy queue during a migration) is a group of its own.
+// Who goes first when room is short: every queue belongs to a [Class],
+// given by the group that polls it ([WithClass], [WithQueueClass]; each
+// group, and each [Budget.Tuner], is a class of its own by default). The
+// next free slot goes to the class with the fewest tasks running and young
+// polls, weighed by its [Class.Weight], so classes share contested
+// capacity by weight however many queues each has; within a class, to the
+// queue with the fewest. This policy is one short, documented piece of the
+// package (policy.go).
 //
-// The headroom ([WithHeadroom], by default a third of the limit): when the limit
-// is full, a group under its fair share of it (the limit split between the
-// groups with work, by weight) may still start tasks, up to limit +
-// headroom, while the groups over their share start nothing until the
-// count is back under the limit. So a kind that was idle when a flood
+// The headroom ([WithHeadroom], by default a third of the limit): when the
+// limit is full, a class under its fair share of it (the limit split
+// between the classes with work, by weight) may still start tasks, up to
+// limit + headroom, while the classes over their share start nothing until
+// the count is back under the limit. So a kind that was idle when a flood
 // filled the limit starts its work at once instead of waiting for the
 // flood's tasks to end, and the flood pays the excess back from its own
 // next slots; the flood itself never goes past the limit.
 //
-// A poll taken for idle can still return a task, so the tasks running at
-// once can exceed limit + headroom by the polls outstanding on idle
-// queues: under steady load by none; when work reaches idle queues, by at
-// most one per idle activity queue (one per poller for a queue whose
-// backlog ran out within the last poll timeout). Eager activities and
-// eager workflow starts are granted only within the limit.
-// [WithStrictLimit] makes the limit hard: no headroom, and such tasks wait
-// in the worker. Measured peaks are in the README (e2e/TestBudgetPeak).
+// The bound: a poll taken for idle can still return a task, so the tasks
+// running at once can exceed limit + headroom by the polls outstanding on
+// idle queues: under steady load by none; when work reaches idle queues
+// (or a worker starts with a backlog on many queues), by at most one per
+// idle activity queue (one per poller for a queue whose backlog ran out
+// within the last poll timeout). Eager activities and eager workflow
+// starts are granted only within the limit. [WithStrictLimit] makes the
+// limit hard: no headroom, and such tasks wait in the worker. Tests:
+// TestPoolBound (unit, random events), e2e TestBudgetPeak (real server).
 //
-// A Budget is safe for concurrent use and may be shared by several groups.
+// Lifecycle: a Budget needs no start. [Budget.Close] unregisters its
+// gauges; call it once the workers that use it have stopped (it does not
+// stop them, and the budget keeps limiting whatever still uses it). A
+// budget that is dropped without Close stays reachable from the meter
+// provider, and its gauges are still collected.
+//
+// A Budget is safe for concurrent use and may be shared by several groups
+// and plain SDK workers ([Budget.Tuner]).
 type Budget struct {
 	activities *pool
 	workflows  *pool
+
+	mu           sync.Mutex // protects the fields below
+	registration metric.Registration
+	classes      map[string]int // named class → weight
 }
 
 // NewBudget returns a budget of limit activities at once. limit must be
-// positive.
+// positive, and limit plus its headroom must fit in an int.
 func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 	o := defaultBudgetOptions()
 	for _, opt := range opts {
@@ -109,19 +123,25 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 	if o.idleAfter <= 0 {
 		return nil, fmt.Errorf("tqrouter: budget idle-poll time %v, want > 0", o.idleAfter)
 	}
-	b := &Budget{
-		activities: newPool(limit, o.idleAfter, o.clock),
-		workflows:  newPool(o.workflowLimit, o.idleAfter, o.clock),
-	}
-	for _, p := range []*pool{b.activities, b.workflows} {
-		p.strict, p.classify = o.strict, queueClass
-	}
+	headroom := 0
 	switch {
 	case o.strict:
 	case o.headroom != nil:
-		b.activities.headroom = *o.headroom
+		headroom = *o.headroom
 	default:
-		b.activities.headroom = limit / 3
+		headroom = limit / 3
+	}
+	if headroom > math.MaxInt-limit {
+		return nil, fmt.Errorf("tqrouter: budget limit %d plus headroom %d overflows int", limit, headroom)
+	}
+	b := &Budget{
+		activities: newPool(limit, o.idleAfter, o.clock),
+		workflows:  newPool(o.workflowLimit, o.idleAfter, o.clock),
+		classes:    map[string]int{},
+	}
+	b.activities.headroom = headroom
+	for _, p := range []*pool{b.activities, b.workflows} {
+		p.strict = o.strict
 	}
 	if err := b.registerMetrics(o.meterProvider); err != nil {
 		return nil, err
@@ -132,7 +152,7 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 // Limit returns how many activities may run at once.
 func (b *Budget) Limit() int { return b.activities.limit }
 
-// Headroom returns how many activities past the limit a kind under its
+// Headroom returns how many activities past the limit a class under its
 // fair share may start (see [WithHeadroom]).
 func (b *Budget) Headroom() int { return b.activities.headroom }
 
@@ -140,21 +160,65 @@ func (b *Budget) Headroom() int { return b.activities.headroom }
 func (b *Budget) InUse() int { return b.activities.snapshot().used }
 
 // Waiting returns how many activity polls (and, with [WithStrictLimit],
-// tasks) are waiting for the budget to have room. Pollers of idle queues waiting for their queue's outstanding
-// poll to return are not counted: they wait for work, not for capacity.
+// tasks) are waiting for the budget to have room. Pollers of idle queues
+// waiting for their queue's outstanding poll to return are not counted:
+// they wait for work, not for capacity.
 func (b *Budget) Waiting() int { return b.activities.snapshot().waiting }
 
-// tuner returns a worker tuner drawing on b, for one worker.
-func (b *Budget) tuner() (worker.WorkerTuner, error) {
+// Close unregisters the budget's gauges from its meter provider. It does
+// not stop the workers that use the budget, which keeps limiting them:
+// call it after they have stopped. It is safe to call more than once.
+func (b *Budget) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.registration == nil {
+		return nil
+	}
+	err := b.registration.Unregister()
+	b.registration = nil
+	if err != nil {
+		return fmt.Errorf("tqrouter: budget metrics: %w", err)
+	}
+	return nil
+}
+
+// Tuner returns a worker tuner that draws on b, for a plain SDK worker
+// (worker.Options.Tuner). The worker's queues (its task queue and its
+// sticky queue) form a class of their own, of weight 1, as the queues of a
+// [Group] without [WithClass] do; Nexus tasks get the SDK's default fixed
+// number of slots. Each call returns a tuner of a new class: give each
+// worker its own.
+func (b *Budget) Tuner() (worker.WorkerTuner, error) {
+	return b.tuner(Class{})
+}
+
+// tuner returns a worker tuner drawing on b whose new queues join class c.
+func (b *Budget) tuner(c Class) (worker.WorkerTuner, error) {
+	if c.Weight < 0 {
+		return nil, fmt.Errorf("tqrouter: class %q weight %d, want >= 0", c.Name, c.Weight)
+	}
+	weight := max(c.Weight, 1)
+	if c.Name != "" {
+		b.mu.Lock()
+		w, ok := b.classes[c.Name]
+		if !ok {
+			b.classes[c.Name] = weight
+		}
+		b.mu.Unlock()
+		if ok && w != weight {
+			return nil, fmt.Errorf("tqrouter: class %q has weight %d in this budget, not %d", c.Name, w, weight)
+		}
+	}
+	activities, workflows := b.activities.class(c.Name, weight), b.workflows.class(c.Name, weight)
 	nexus, err := worker.NewFixedSizeSlotSupplier(defaultNexusSlots)
 	if err != nil {
 		return nil, err
 	}
 	return worker.NewCompositeTuner(worker.CompositeTunerOptions{
-		WorkflowSlotSupplier:        &supplier{pool: b.workflows, kind: "workflow", mixed: true},
-		ActivitySlotSupplier:        &supplier{pool: b.activities, kind: "activity"},
-		LocalActivitySlotSupplier:   &supplier{pool: b.activities, kind: "local_activity"},
-		SessionActivitySlotSupplier: &supplier{pool: b.activities, kind: "session_activity"},
+		WorkflowSlotSupplier:        &supplier{pool: b.workflows, class: workflows, kind: "workflow", workflow: true},
+		ActivitySlotSupplier:        &supplier{pool: b.activities, class: activities, kind: "activity"},
+		LocalActivitySlotSupplier:   &supplier{pool: b.activities, class: activities, kind: "local_activity"},
+		SessionActivitySlotSupplier: &supplier{pool: b.activities, class: activities, kind: "session_activity"},
 		NexusSlotSupplier:           nexus,
 	})
 }
@@ -184,7 +248,7 @@ func (b *Budget) registerMetrics(mp metric.MeterProvider) error {
 	}
 	activity := metric.WithAttributes(AttrTaskType.String("activity"))
 	workflow := metric.WithAttributes(AttrTaskType.String("workflow"))
-	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		for _, p := range []struct {
 			pool *pool
 			attr metric.ObserveOption
@@ -199,23 +263,44 @@ func (b *Budget) registerMetrics(mp metric.MeterProvider) error {
 	if err != nil {
 		return fmt.Errorf("tqrouter: budget metrics: %w", err)
 	}
+	b.registration = reg
+	b.registration = reg
 	return nil
 }
 
-// supplier is the SDK's view of one pool for one kind of poller. Polls are
-// told apart per (task queue, kind), so a local activity poller, which
-// waits in the worker for work rather than on the server, never holds back
-// the same queue's activity pollers.
+// supplier is the SDK's view of one pool for one kind of poller of one
+// class. Polls are told apart per (task queue, kind), so a local activity
+// poller, which waits in the worker for work rather than on the server,
+// never holds back the same queue's activity pollers.
 type supplier struct {
-	pool  *pool
-	kind  string
-	mixed bool // see pollKey
+	pool     *pool
+	class    *classState // of the queues new to the pool
+	kind     string
+	workflow bool // see key
 }
 
 var _ worker.SlotSupplier = (*supplier)(nil)
 
+// key returns the poll key of a reservation. A workflow poller reserves
+// before it picks the normal or the sticky queue unless the SDK says which
+// (TaskQueueKind, with poller autoscaling): then its key is that queue's;
+// else it is mixed.
+func (s *supplier) key(info worker.SlotReservationInfo) pollKey {
+	k := pollKey{queue: info.TaskQueue(), kind: s.kind}
+	if s.workflow {
+		switch info.TaskQueueKind() {
+		case enumspb.TASK_QUEUE_KIND_NORMAL:
+		case enumspb.TASK_QUEUE_KIND_STICKY:
+			k.kind = "workflow_sticky"
+		default:
+			k.mixed = true
+		}
+	}
+	return k
+}
+
 func (s *supplier) ReserveSlot(ctx context.Context, info worker.SlotReservationInfo) (*worker.SlotPermit, error) {
-	g, err := s.pool.reserve(ctx, pollKey{queue: info.TaskQueue(), kind: s.kind, mixed: s.mixed})
+	g, err := s.pool.reserve(ctx, s.key(info), s.class)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +308,7 @@ func (s *supplier) ReserveSlot(ctx context.Context, info worker.SlotReservationI
 }
 
 func (s *supplier) TryReserveSlot(info worker.SlotReservationInfo) *worker.SlotPermit {
-	g := s.pool.tryReserve(pollKey{queue: info.TaskQueue(), kind: s.kind, mixed: s.mixed})
+	g := s.pool.tryReserve(s.key(info), s.class)
 	if g == nil {
 		return nil
 	}
@@ -242,4 +327,8 @@ func (s *supplier) ReleaseSlot(info worker.SlotReleaseInfo) {
 	}
 }
 
-func (s *supplier) MaxSlots() int { return s.pool.limit }
+// MaxSlots returns 0, the SDK's "no well-defined upper limit": the slots a
+// budget issues are its counted ones plus one uncounted poll per idle
+// queue and kind, however many queues share it. (The limit on running
+// tasks is [Budget.Limit].)
+func (s *supplier) MaxSlots() int { return 0 }

@@ -2,7 +2,10 @@ package workers
 
 import (
 	"context"
+	enumspb "go.temporal.io/api/enums/v1"
+	"math"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -21,11 +24,21 @@ func TestNewBudgetValidates(t *testing.T) {
 		{limit: 1, opts: []BudgetOption{WithWorkflowTaskLimit(0)}},
 		{limit: 1, opts: []BudgetOption{WithIdlePollAfter(0)}},
 		{limit: 1, opts: []BudgetOption{WithHeadroom(-1)}},
+		{limit: math.MaxInt}, // + its default headroom overflows
+		{limit: math.MaxInt - 1, opts: []BudgetOption{WithHeadroom(2)}}, // so does this sum
 	} {
 		_, err := NewBudget(tc.limit, tc.opts...)
 		require.ErrorContains(t, err, "tqrouter: ")
 	}
-	b, err := NewBudget(3, WithMeterProvider(nil))
+	b, err := NewBudget(math.MaxInt, WithStrictLimit())
+	require.NoError(t, err, "no headroom: the limit alone fits")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	g, err := b.activities.reserve(ctx, pollKey{queue: "q", kind: "activity", mixed: true}, b.activities.class("", 1))
+	require.NoError(t, err, "a reservation under the largest limit is granted")
+	b.activities.release(g)
+
+	b, err = NewBudget(3, WithMeterProvider(nil))
 	require.NoError(t, err)
 	require.Equal(t, 3, b.Limit())
 	require.Equal(t, DefaultWorkflowTaskLimit, b.workflows.limit, "workflow tasks default to the SDK's limit of one worker")
@@ -103,9 +116,11 @@ func TestBudgetGauges(t *testing.T) {
 type reserveInfo struct {
 	worker.SlotReservationInfo
 	queue string
+	kind  enumspb.TaskQueueKind // UNSPECIFIED: a workflow poller that may poll either queue
 }
 
-func (i reserveInfo) TaskQueue() string { return i.queue }
+func (i reserveInfo) TaskQueue() string                    { return i.queue }
+func (i reserveInfo) TaskQueueKind() enumspb.TaskQueueKind { return i.kind }
 
 type permitInfo struct {
 	worker.SlotReleaseInfo
@@ -129,7 +144,7 @@ func TestSupplierKinds(t *testing.T) {
 	clk := newManualClock()
 	b, err := NewBudget(3, WithWorkflowTaskLimit(3), withClock(clk), WithIdlePollAfter(testIdle), WithMeterProvider(noop.NewMeterProvider()))
 	require.NoError(t, err)
-	tuner, err := b.tuner()
+	tuner, err := b.Tuner()
 	require.NoError(t, err)
 	ctx := context.Background()
 	q := reserveInfo{queue: "q"}
@@ -164,5 +179,62 @@ func TestSupplierKinds(t *testing.T) {
 	}
 	require.Equal(t, poolSnapshot{}, b.activities.snapshot())
 	require.Equal(t, poolSnapshot{}, b.workflows.snapshot())
-	require.Equal(t, 3, tuner.GetActivityTaskSlotSupplier().MaxSlots())
+	require.Zero(t, tuner.GetActivityTaskSlotSupplier().MaxSlots(), "no well-defined upper limit on slots issued")
+}
+
+// TestBudgetCloseUnregistersGauges: after Close, a collection no longer
+// observes the budget (nor keeps calling its callback).
+func TestBudgetCloseUnregistersGauges(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	b, err := NewBudget(2, WithMeterProvider(mp))
+	require.NoError(t, err)
+	points := func() int {
+		var rm metricdata.ResourceMetrics
+		require.NoError(t, reader.Collect(context.Background(), &rm))
+		n := 0
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				n += len(m.Data.(metricdata.Gauge[int64]).DataPoints)
+			}
+		}
+		return n
+	}
+	require.Equal(t, 6, points(), "3 gauges x 2 task types")
+	require.NoError(t, b.Close())
+	require.Zero(t, points())
+	require.NoError(t, b.Close(), "Close is idempotent")
+}
+
+// TestSupplierTaskQueueKind: a workflow poll whose queue the SDK names
+// (poller autoscaling) is keyed by that queue, so an idle sticky or normal
+// queue has one poll out; one it does not name (simple maximum pollers) is
+// mixed, never held.
+func TestSupplierTaskQueueKind(t *testing.T) {
+	b, err := NewBudget(3, WithMeterProvider(noop.NewMeterProvider()))
+	require.NoError(t, err)
+	tuner, err := b.Tuner()
+	require.NoError(t, err)
+	s := tuner.GetWorkflowTaskSlotSupplier().(*supplier)
+	for kind, want := range map[enumspb.TaskQueueKind]pollKey{
+		enumspb.TASK_QUEUE_KIND_NORMAL:      {queue: "q", kind: "workflow"},
+		enumspb.TASK_QUEUE_KIND_STICKY:      {queue: "q", kind: "workflow_sticky"},
+		enumspb.TASK_QUEUE_KIND_UNSPECIFIED: {queue: "q", kind: "workflow", mixed: true},
+	} {
+		require.Equal(t, want, s.key(reserveInfo{queue: "q", kind: kind}), kind.String())
+	}
+	ctx := context.Background()
+	sticky := reserveInfo{queue: "q", kind: enumspb.TASK_QUEUE_KIND_STICKY}
+	first, err := s.ReserveSlot(ctx, sticky)
+	require.NoError(t, err)
+	second := make(chan *worker.SlotPermit, 1)
+	go func() {
+		p, _ := s.ReserveSlot(ctx, sticky)
+		second <- p
+	}()
+	require.Never(t, func() bool { return len(second) > 0 }, 50*time.Millisecond, time.Millisecond)
+	require.Equal(t, poolSnapshot{young: 1}, b.workflows.snapshot(), "a new sticky queue: one poll; its other poller waits for it, not for room")
+	s.ReleaseSlot(permitInfo{permit: first}) // empty
+	s.ReleaseSlot(permitInfo{permit: <-second})
+	require.Equal(t, poolSnapshot{}, b.workflows.snapshot())
 }

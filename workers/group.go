@@ -35,8 +35,11 @@ type Group struct {
 	c         client.Client
 	queues    []string
 	opts      worker.Options
+	tuners    []worker.WorkerTuner // by queue, with a budget
 	register  func(worker.Registry)
 	newWorker func(client.Client, string, worker.Options) worker.Worker
+
+	stopping sync.WaitGroup // stopRun calls after fatal errors
 
 	mu      sync.Mutex // protects the fields below
 	state   groupState
@@ -85,26 +88,68 @@ func newGroup(c client.Client, queues []string, opts worker.Options, register fu
 	if len(queues) == 0 {
 		return nil, errors.New("tqrouter: workers.New needs at least one queue")
 	}
+	seen := make(map[string]bool, len(queues))
+	for _, q := range queues {
+		switch {
+		case q == "":
+			return nil, errors.New("tqrouter: workers.New: empty queue name")
+		case seen[q]:
+			return nil, fmt.Errorf("tqrouter: workers.New: queue %q given twice", q)
+		}
+		seen[q] = true
+	}
 	var o groupOptions
 	for _, opt := range options {
 		opt(&o)
 	}
+	for q := range o.classes {
+		if !seen[q] {
+			return nil, fmt.Errorf("tqrouter: workers.New: WithQueueClass names %q, not one of the group's queues", q)
+		}
+	}
+	if o.autoscaling != nil {
+		if opts.MaxConcurrentWorkflowTaskPollers != 0 || opts.MaxConcurrentActivityTaskPollers != 0 ||
+			opts.WorkflowTaskPollerBehavior != nil || opts.ActivityTaskPollerBehavior != nil {
+			return nil, errors.New("tqrouter: workers.New with WithPollerAutoscaling takes no MaxConcurrent*TaskPollers and no *TaskPollerBehavior in worker.Options")
+		}
+		opts.WorkflowTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(*o.autoscaling)
+		opts.ActivityTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(*o.autoscaling)
+	}
+	var tuners []worker.WorkerTuner
 	if o.budget != nil {
 		if opts.Tuner != nil || opts.MaxConcurrentWorkflowTaskExecutionSize != 0 ||
 			opts.MaxConcurrentActivityExecutionSize != 0 || opts.MaxConcurrentLocalActivityExecutionSize != 0 ||
 			opts.MaxConcurrentNexusTaskExecutionSize != 0 {
 			return nil, errors.New("tqrouter: workers.New with a budget takes no Tuner and no MaxConcurrent*ExecutionSize in worker.Options")
 		}
-		tuner, err := o.budget.tuner()
+		// The group's own class, unless named, is one class for all its
+		// queues: one tuner's suppliers carry it.
+		own, err := o.budget.tuner(o.class)
 		if err != nil {
 			return nil, fmt.Errorf("tqrouter: budget tuner: %w", err)
 		}
-		opts.Tuner = tuner
+		byClass := map[Class]worker.WorkerTuner{}
+		for _, q := range queues {
+			c, ok := o.classes[q]
+			if !ok {
+				tuners = append(tuners, own)
+				continue
+			}
+			t := byClass[c]
+			if t == nil {
+				if t, err = o.budget.tuner(c); err != nil {
+					return nil, fmt.Errorf("tqrouter: budget tuner: %w", err)
+				}
+				byClass[c] = t
+			}
+			tuners = append(tuners, t)
+		}
 	}
 	g := &Group{
 		c:         c,
 		queues:    append([]string(nil), queues...),
 		opts:      opts,
+		tuners:    tuners,
 		register:  register,
 		newWorker: newWorker,
 		stopped:   make(chan struct{}),
@@ -123,9 +168,12 @@ func (g *Group) newRun() *run {
 			userHook(err)
 		}
 		r.fail(err)
-		go g.stopRun(r)
+		g.stopping.Go(func() { g.stopRun(r) })
 	}
-	for _, q := range g.queues {
+	for i, q := range g.queues {
+		if g.tuners != nil {
+			opts.Tuner = g.tuners[i]
+		}
 		w := g.newWorker(g.c, q, opts)
 		g.register(w)
 		r.workers = append(r.workers, w)

@@ -222,12 +222,17 @@ func TestGroupStaleFatalErrorIsIgnored(t *testing.T) {
 	stale := f.workers()[0]
 	require.NoError(t, g.Start())
 	stale.opts.OnFatalError(errors.New("from a worker of the failed start"))
-	time.Sleep(10 * time.Millisecond)
+	g.stopping.Wait() // the stale run's stop has been decided
+	require.ErrorContains(t, g.Start(), "already started", "the group is still running")
 	for _, w := range f.workers()[3:] {
 		_, stops := w.counts()
 		require.Zero(t, stops, "the running workers keep running")
 	}
 	g.Stop()
+	for _, w := range f.workers()[3:] {
+		_, stops := w.counts()
+		require.Equal(t, 1, stops, "Stop stops them")
+	}
 }
 
 func TestGroupRunInterruptAndStop(t *testing.T) {
@@ -299,6 +304,57 @@ func TestNewValidates(t *testing.T) {
 	queues[0] = "mutated"
 	require.Equal(t, []string{"a", "b"}, g.Queues())
 	g.Stop() // not started: no-op
+
+	for name, tc := range map[string]struct {
+		queues []string
+		opts   []Option
+	}{
+		"empty queue":        {queues: []string{"a", ""}},
+		"repeated queue":     {queues: []string{"a", "b", "a"}},
+		"class of no queue":  {queues: []string{"a"}, opts: []Option{WithQueueClass(Class{Name: "x"}, "b")}},
+		"negative weight":    {queues: []string{"a"}, opts: []Option{WithClass(Class{Weight: -1})}},
+		"two weights of one": {queues: []string{"a", "b"}, opts: []Option{WithClass(Class{Name: "k"}), WithQueueClass(Class{Name: "k", Weight: 4}, "b")}},
+	} {
+		b, err := NewBudget(4)
+		require.NoError(t, err)
+		_, err = New(c, tc.queues, worker.Options{}, register, append(tc.opts, WithBudget(b))...)
+		require.ErrorContains(t, err, "tqrouter: ", name)
+		require.NoError(t, b.Close())
+	}
+}
+
+// TestNewGivesClasses: the group gives each queue's class to the budget:
+// its own class by default, WithClass's, or WithQueueClass's for the
+// queues named; a named class is one across groups of a budget.
+func TestNewGivesClasses(t *testing.T) {
+	b, err := NewBudget(4)
+	require.NoError(t, err)
+	defer b.Close()
+	classOf := func(w *fakeWorker) *classState {
+		return w.opts.Tuner.GetActivityTaskSlotSupplier().(*supplier).class
+	}
+	f := &factory{}
+	g := newFakeGroup(t, f, worker.Options{}, WithBudget(b))
+	defer g.Stop()
+	ws := f.workers()
+	require.Same(t, classOf(ws[0]), classOf(ws[2]), "one class for the group's queues")
+	require.Equal(t, 1, classOf(ws[0]).weight)
+
+	f2 := &factory{}
+	g2 := newFakeGroup(t, f2, worker.Options{}, WithBudget(b),
+		WithClass(Class{Name: "tenant"}), WithQueueClass(Class{Name: "tenant.overflow", Weight: 4}, "c"))
+	defer g2.Stop()
+	ws2 := f2.workers()
+	require.NotSame(t, classOf(ws[0]), classOf(ws2[0]), "another group, another class")
+	require.Same(t, classOf(ws2[0]), classOf(ws2[1]))
+	require.Equal(t, "tenant", classOf(ws2[0]).name)
+	require.Equal(t, 4, classOf(ws2[2]).weight)
+	require.Same(t, b.workflows, ws2[2].opts.Tuner.GetWorkflowTaskSlotSupplier().(*supplier).pool)
+
+	f3 := &factory{}
+	g3 := newFakeGroup(t, f3, worker.Options{}, WithBudget(b), WithClass(Class{Name: "tenant"}))
+	defer g3.Stop()
+	require.Same(t, classOf(ws2[0]), classOf(f3.workers()[0]), "a named class is shared across groups")
 }
 
 func TestNewWithBudget(t *testing.T) {
@@ -327,6 +383,29 @@ func TestNewWithBudget(t *testing.T) {
 		"nexus":          {MaxConcurrentNexusTaskExecutionSize: 1},
 	} {
 		_, err := New(testClient(t), []string{"q"}, opts, register, WithBudget(b))
+		require.ErrorContains(t, err, "tqrouter: ", name)
+	}
+}
+
+// TestNewWithPollerAutoscaling: the option gives every worker the SDK's
+// autoscaling poller behaviour, and refuses poller settings beside it.
+func TestNewWithPollerAutoscaling(t *testing.T) {
+	f := &factory{}
+	g := newFakeGroup(t, f, worker.Options{}, WithPollerAutoscaling(worker.PollerBehaviorAutoscalingOptions{MaximumNumberOfPollers: 8}))
+	defer g.Stop()
+	want := worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{
+		InitialNumberOfPollers: 1, MinimumNumberOfPollers: 1, MaximumNumberOfPollers: 8,
+	})
+	for _, w := range f.workers() {
+		require.Equal(t, want, w.opts.WorkflowTaskPollerBehavior)
+		require.Equal(t, want, w.opts.ActivityTaskPollerBehavior)
+	}
+	for name, opts := range map[string]worker.Options{
+		"workflow pollers": {MaxConcurrentWorkflowTaskPollers: 2},
+		"activity pollers": {MaxConcurrentActivityTaskPollers: 2},
+		"behaviour":        {ActivityTaskPollerBehavior: want},
+	} {
+		_, err := New(testClient(t), []string{"q"}, opts, register, WithPollerAutoscaling(worker.PollerBehaviorAutoscalingOptions{}))
 		require.ErrorContains(t, err, "tqrouter: ", name)
 	}
 }

@@ -5,13 +5,81 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
+	"go.temporal.io/sdk/worker"
 )
 
 // Option configures a [Group] made by [New].
 type Option func(*groupOptions)
 
 type groupOptions struct {
-	budget *Budget
+	autoscaling *worker.PollerBehaviorAutoscalingOptions
+	budget      *Budget
+	class       Class
+	classes     map[string]Class // queue → class, from WithQueueClass
+}
+
+// Class is a set of queues that share a [Budget]'s contested capacity as
+// one: when room is short, the next slot goes to the class with the fewest
+// tasks running (weighed), then to its queue with the fewest. A
+// deployment's kind is a natural class (a tenant kind's 64 shards get no
+// more than a jobs kind's one queue), and a kind's overflow queues, which
+// hold only tenants found flooding, another of weight 4.
+type Class struct {
+	// Name identifies the class within a budget: queues given the same
+	// Name share one class, whatever group they belong to. An empty Name
+	// is a class of the group's own.
+	Name string
+	// Weight is what each of the class's tasks counts for in the order
+	// and in the fair share: a class of weight 4 gets a slot only while
+	// its count is under a quarter of the others', and its share of the
+	// limit is a quarter of a weight-1 class's. 0 means 1; negative is an
+	// error. A named class keeps one weight per budget.
+	Weight int
+}
+
+// WithPollerAutoscaling gives every worker of the group the SDK's poller
+// autoscaling (worker.NewPollerBehaviorAutoscaling) for workflow and
+// activity tasks, with o's settings; a zero InitialNumberOfPollers or
+// MinimumNumberOfPollers is 1 here (the SDK's defaults are 5 and 1), so an
+// idle queue holds one long poll per kind of task (two for workflow
+// tasks: the normal and the sticky queue) instead of the SDK's fixed 2 + 2,
+// and a busy one scales up to MaximumNumberOfPollers. With a [Budget] it
+// also tells the budget which queue each workflow poll is for, so idle
+// queues' workflow polls hold none of the workflow task limit (see
+// docs/workers.md for the measured costs). [New] returns an error if opts
+// also sets pollers (MaxConcurrent*TaskPollers or *TaskPollerBehavior).
+func WithPollerAutoscaling(o worker.PollerBehaviorAutoscalingOptions) Option {
+	return func(g *groupOptions) {
+		if o.InitialNumberOfPollers == 0 {
+			o.InitialNumberOfPollers = 1
+		}
+		if o.MinimumNumberOfPollers == 0 {
+			o.MinimumNumberOfPollers = 1
+		}
+		g.autoscaling = &o
+	}
+}
+
+// WithClass puts the group's queues in class c (except those given to
+// [WithQueueClass]). Without it, the group's queues form a class of their
+// own, of weight 1. It matters only with [WithBudget].
+func WithClass(c Class) Option {
+	return func(o *groupOptions) { o.class = c }
+}
+
+// WithQueueClass puts the given queues of the group in class c, for
+// example a kind's overflow queues (routing.OverflowQueueName) in a class
+// of weight 4 beside the kind's shards. [New] returns an error for a queue
+// that is not one of the group's. It matters only with [WithBudget].
+func WithQueueClass(c Class, queues ...string) Option {
+	return func(o *groupOptions) {
+		if o.classes == nil {
+			o.classes = map[string]Class{}
+		}
+		for _, q := range queues {
+			o.classes[q] = c
+		}
+	}
 }
 
 // WithBudget makes the group's workers share b: at most b.Limit()

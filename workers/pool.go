@@ -1,104 +1,98 @@
 package workers
 
 import (
+	"container/heap"
 	"context"
 	"sync"
 	"time"
-
-	"github.com/tqrouter/tqrouter/routing"
 )
 
-// pool is one count of a [Budget]: the rule that decides which polls may
-// go ahead.
+// pool is one count of a [Budget]: the mechanism that decides which polls
+// may go ahead. Who goes first among the polls it may grant is the policy
+// (policy.go).
 //
 // Every reservation is a grant in one of these states:
 //
 //	young   a poll under way for less than idleAfter: counts
 //	eager   a slot for an eager task on its way: counts
-//	aged    a poll under way for idleAfter or longer, so its queue is most
-//	        likely idle: does not count
+//	aged    a poll under way for idleAfter or longer, or granted to an
+//	        idle key: its queue is most likely idle; does not count
 //	used    a task running: counts
 //
 // A key (task queue and kind) is hot when its last poll to end brought a
 // task within idleAfter of its grant: the queue had a backlog. It is cold
-// otherwise: its last poll came back empty, or brought a task only later
-// (the task arrived at an idle queue), or it has had none.
+// otherwise, and when new.
 //
-// A poll is granted when used + young + eager < limit and its key is not
-// held, or, for a key of a class under its fair share (see the headroom
-// below), when that sum is under limit + headroom. A key is held while it
-// has an aged poll, or while it has any poll and is cold. An idle key, one that is cold for a poll that ended (not
-// for want of any), with nothing running and no poll out, is granted its
-// one poll at once, aged: it waits for work, not for room, so a task that
-// reaches an idle queue starts without waiting for capacity, and no idle
-// queue's poll holds capacity meanwhile. A key never polled is not idle:
-// its first poll is counted, so workers that start with a backlog on many
-// queues take it within the limit. Workflow polls, which reserve before
-// choosing between the normal and the sticky queue, are never held nor
-// granted aged. An eager reservation is granted when used + young + eager
-// is under the limit.
+// The rules:
+//
+//  1. An idle key (cold, nothing running, no poll out) is granted its
+//     one poll at once, aged: it waits for work, not for room, so a task
+//     that reaches an idle queue starts at once and no idle queue's poll
+//     holds capacity. A key never polled is idle too, but while the pool
+//     has room its first poll is granted by rule 3, counted (workers that
+//     start with a backlog on a few queues stay within the limit); once
+//     the pool is full, every key never polled has its first poll at
+//     once, aged, so a worker that starts with thousands of idle queues
+//     has a poll on each and finds the one with work without waiting for
+//     those polls to age a limit's worth at a time.
+//  2. A key is held (its polls wait) while it has an aged poll, or any
+//     poll while cold: an idle queue has one poll out, a busy one all its
+//     pollers.
+//  3. Any other waiting poll is granted, young, while used + young + eager
+//     < limit, or < limit + headroom for a class under its fair share
+//     (see underShare), in the policy's order.
+//  4. An eager reservation is granted while used + young + eager < limit.
+//  5. In a strict pool, a task from an aged poll that finds no room (or
+//     other such tasks waiting) waits in markUsed, ahead of every poll,
+//     until a task ends.
+//
+// Workflow polls whose server queue is not known (the SDK reserves before
+// choosing between the normal and the sticky queue) are "mixed": rules 1
+// and 2 do not apply to them.
+//
+// The bound: a counted grant leaves used + young + eager at most limit +
+// headroom, and a young or eager grant becoming used keeps the sum. Only
+// an aged poll returning a task raises it: a cold key has at most one aged
+// poll, and a hot key at most one per poller until a poll comes back
+// empty or late, which makes it cold. So running tasks exceed limit +
+// headroom by at most the tasks from aged polls, at most one per idle
+// queue (one per poller for a queue whose backlog ran out within the last
+// poll timeout); in a strict pool, never the limit. Under steady load
+// polls return tasks at once and never age.
 //
 // Why no queue with work starves: a waiting poll is held back only by
-// capacity or by a poll of its own key. A poll of a queue with work returns
-// that work at once, which releases the key; young polls leave the count
-// within idleAfter (they become tasks, or age), and tasks end, which makes
-// capacity. Among waiters not held, the next grant goes to a waiter of the
-// class with the least load (its tasks running and young polls out, plus
-// one, times its weight), and within it
-// to the key with the fewest tasks running and polls out (arrival order
-// among equals). A key's class and the class's weight come from its
-// queue's name (see queueClass): the class is a router's queue kind, or
-// its overflow queues, so kinds share contested capacity equally whatever
-// their number of queues; the weight is overflowWeight for overflow
-// queues, which hold only tenants the router found flooding, else 1. So a
-// kind with little
-// running takes the next free slot ahead of a kind that floods, and the
-// overflow queues get a slot only when their load is under the other
-// classes'. Every grant raises its class's and key's load, so every
-// queue's turn comes. There is at most one waiter per poller.
+// capacity or by a poll of its own key (rule 2), and a poll of a queue
+// with work returns it at once, which releases the key; young polls leave
+// the count within idleAfter (they become tasks, or age), and tasks end.
+// The policy raises every grantee's count, so every waiter's turn comes.
 //
-// The headroom: once the limit is reached, a class under its fair share
-// (the limit times its inverse weight over the sum of the inverse weights
-// of the classes active: with tasks running, young polls, or waiters not
-// held) is still granted polls until limit + headroom, and the others wait
-// until the count is back under the limit. So a kind that was idle when a
-// flood filled the limit does not wait for the flood's tasks to end, and
-// the flood, over its share, pays the excess back from its own next
-// grants and is granted nothing past the limit itself. The headroom is
-// for counted grants; eager reservations stay within the limit.
-//
-// In a strict pool, a task from an aged poll that finds no room (or other
-// such tasks waiting) waits in markUsed, ahead of every poll, until a task
-// ends: then used + young + eager never exceeds the limit, so neither do
-// running tasks.
-//
-// Why the running tasks stay near the limit: when a counted grant is made
-// the counted sum is at most the limit afterwards (limit + headroom for a
-// class under its share), and moving a young or eager grant to used keeps
-// it. Only an aged poll returning a task raises it. A cold key has at most one poll, so at most one aged; a hot key at
-// most as many as its pollers, until a poll comes back empty or brings a
-// task after aging, which makes it cold. Under steady load polls return
-// tasks at once and never age.
+// The cost: waiters wait in their key's queue; a key that has waiters and
+// is not held is in its class's heap, and a class with such keys in the
+// pool's heap, both in the policy's order. A grant and every change of a
+// key's counts re-sort that key and its class: O(log n), whatever the
+// number of waiting polls.
 type pool struct {
 	limit     int
-	headroom  int                                           // see pool: counted grants past limit for classes under their share
-	pass      int                                           // counts underShareLocked calls, to mark active classes once each
-	classify  func(queue string) (class string, weight int) // nil: one class, weight 1
+	headroom  int // counted grants past limit for classes under their share
 	strict    bool
 	idleAfter time.Duration
 	clock     clock
 
-	mu      sync.Mutex // protects the fields below
-	used    int
-	eager   int
-	young   []*grant // in grant order, so by age; may hold grants no longer young
-	nYoung  int
-	keys    map[pollKey]*keyState
-	classes map[string]*classState
-	waiters []*waiter
-	held    []heldTask  // strict pools only; served before waiters
-	timer   func() bool // stops the pending aging timer, if any
-	timerAt time.Time
+	mu       sync.Mutex // protects the fields below
+	used     int
+	eager    int
+	nYoung   int
+	young    []*grant // in grant order, so by age; may hold grants no longer young
+	keys     map[pollKey]*keyState
+	named    map[string]*classState
+	ready    map[int]*classHeap // weight → classes with keys whose waiters may be granted
+	active   map[int]int        // weight → classes active (see underShare)
+	seq      uint64             // arrival order of waiters
+	held     []heldTask         // strict pools only; served before waiters
+	timer    func() bool        // stops the pending aging timer, if any
+	timerAt  time.Time
+	nWaiting int         // waiters of keys not held
+	fresh    []*keyState // keys never granted a poll that had waiters; see rule 1
 }
 
 // pollKey tells polls apart: one server task queue and kind of task, as
@@ -107,93 +101,62 @@ type pollKey struct {
 	queue string
 	kind  string
 	// mixed: the key's polls may go to more than one server queue, so an
-	// idle poll says nothing about the others (a workflow poller reserves
-	// its slot before it picks the normal or the sticky queue). Its polls
-	// are not held back by its aged ones.
+	// idle poll says nothing about the others (a workflow poller that
+	// reserves its slot before it picks the normal or the sticky queue).
 	mixed bool
 }
 
 // keyState is what the pool knows of one key's polls.
 type keyState struct {
+	key     pollKey
+	class   *classState
 	polls   int  // young and aged poll grants
 	aged    int  // aged poll grants
 	running int  // used grants: its tasks running now
 	hot     bool // its last poll to end brought a task within idleAfter
-	seen    bool // a poll of it has ended
-	class   *classState
+	waiters []*waiter
+	index   int  // in class.keys; -1 when not there
+	ready   bool // has waiters and is not held: its waiters count in pool.nWaiting
+	nReady  int  // how many of its waiters pool.nWaiting counts
+	polled  bool // it has been granted a poll
+	inFresh bool // in pool.fresh
 }
 
-// classState is what the pool knows of a class of keys (see pool).
+func (ks *keyState) seq() uint64 { return ks.waiters[0].seq }
+
+// classState is what the pool knows of a class of keys.
 type classState struct {
-	counted int // the class's tasks running and young polls
-	weight  int // see load
-	mark    int // the pool's pass in which it was last found active
+	name    string // "" for a group's or tuner's own class
+	weight  int
+	counted int     // its tasks running and young polls
+	keys    keyHeap // its keys with waiters that may be granted
+	index   int     // in pool.ready[weight]; -1 when not there
+	active  bool    // counted in pool.active
 }
 
-// load is what orders the waiters of classes: the class's tasks running
-// and young polls, plus one so that the weight counts for an idle class
-// too, times its weight.
-func (cs *classState) load() int { return (cs.counted + 1) * cs.weight }
-
-// load is what orders the waiters of one class: a key's tasks running and
-// polls out.
-func (ks *keyState) load() int { return ks.running + ks.polls }
-
-// overflowWeight is the weight of a kind's overflow queues, which hold
-// only tenants whose starts flood: while other classes wait, they get a
-// slot only when their count is under a quarter of the others', and their
-// fair share is a quarter of a kind's.
-const overflowWeight = 4
-
-// queueClass is a Budget's classify: a routed queue's class is its prefix
-// and kind, weight 1, except that a kind's overflow queues are a class of
-// their own, weight overflowWeight; any other queue (a legacy queue during
-// a migration) is a class of its own.
-func queueClass(queue string) (string, int) {
-	prefix, d, ok := routing.SplitTaskQueue(queue)
-	if !ok {
-		return queue, 1
+// class returns the pool's class named name, or a new class of its own for
+// "". A name keeps the weight it was first given.
+func (p *pool) class(name string, weight int) *classState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cs := p.named[name]; cs != nil && name != "" {
+		return cs
 	}
-	if d.Role == routing.OverflowQueue {
-		return prefix + "." + string(d.Kind) + "." + d.Role.String(), overflowWeight
+	cs := &classState{name: name, weight: weight, index: -1}
+	if name != "" {
+		p.named[name] = cs
 	}
-	return prefix + "." + string(d.Kind), 1
+	return cs
 }
 
-func (p *pool) key(k pollKey) *keyState {
+// keyLocked returns k's state; a new key joins class cs.
+func (p *pool) keyLocked(k pollKey, cs *classState) *keyState {
 	ks := p.keys[k]
 	if ks == nil {
-		class, weight := "", 1
-		if p.classify != nil {
-			class, weight = p.classify(k.queue)
-		}
-		cs := p.classes[class]
-		if cs == nil {
-			cs = &classState{weight: weight}
-			p.classes[class] = cs
-		}
-		ks = &keyState{class: cs}
+		ks = &keyState{key: k, class: cs, index: -1}
 		p.keys[k] = ks
 	}
 	return ks
-}
-
-// The changes of a key's counts, which keep its class's count.
-func (ks *keyState) grantYoung()  { ks.polls++; ks.class.counted++ }
-func (ks *keyState) grantAged()   { ks.polls++; ks.aged++ }
-func (ks *keyState) age()         { ks.aged++; ks.class.counted-- }
-func (ks *keyState) leaveYoung()  { ks.polls--; ks.class.counted-- }
-func (ks *keyState) leaveAged()   { ks.polls--; ks.aged-- }
-func (ks *keyState) taskStarted() { ks.running++; ks.class.counted++ }
-func (ks *keyState) taskEnded()   { ks.running--; ks.class.counted-- }
-
-// before reports whether a waiter of a goes before one of b (see pool).
-func (p *pool) before(a, b pollKey) bool {
-	ka, kb := p.key(a), p.key(b)
-	if ka.class != kb.class {
-		return ka.class.load() < kb.class.load()
-	}
-	return ka.load() < kb.load()
 }
 
 type grantState int
@@ -214,25 +177,33 @@ type heldTask struct {
 
 // grant is one reservation; it travels in the SDK permit's UserData.
 type grant struct {
-	key   pollKey
+	ks    *keyState
 	at    time.Time
 	state grantState // guarded by pool.mu
 }
 
 type waiter struct {
-	key pollKey
+	seq uint64
 	ch  chan *grant // buffered: the grant is sent under pool.mu
 }
 
 func newPool(limit int, idleAfter time.Duration, c clock) *pool {
-	return &pool{limit: limit, idleAfter: idleAfter, clock: c, keys: map[pollKey]*keyState{}, classes: map[string]*classState{}}
+	return &pool{
+		limit: limit, idleAfter: idleAfter, clock: c,
+		keys: map[pollKey]*keyState{}, named: map[string]*classState{}, active: map[int]int{},
+		ready: map[int]*classHeap{},
+	}
 }
 
-// reserve blocks until a poll for key may go ahead or ctx is done.
-func (p *pool) reserve(ctx context.Context, key pollKey) (*grant, error) {
-	w := &waiter{key: key, ch: make(chan *grant, 1)}
+// reserve blocks until a poll for key may go ahead or ctx is done; a key
+// new to the pool joins class cs.
+func (p *pool) reserve(ctx context.Context, key pollKey, cs *classState) (*grant, error) {
 	p.mu.Lock()
-	p.waiters = append(p.waiters, w)
+	ks := p.keyLocked(key, cs)
+	p.seq++
+	w := &waiter{seq: p.seq, ch: make(chan *grant, 1)}
+	ks.waiters = append(ks.waiters, w)
+	p.updateLocked(ks)
 	p.dispatchLocked()
 	p.mu.Unlock()
 
@@ -243,9 +214,11 @@ func (p *pool) reserve(ctx context.Context, key pollKey) (*grant, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, x := range p.waiters {
+	for i, x := range ks.waiters {
 		if x == w {
-			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			ks.waiters = append(ks.waiters[:i], ks.waiters[i+1:]...)
+			p.updateLocked(ks)
+			p.dispatchLocked()
 			return nil, ctx.Err()
 		}
 	}
@@ -254,8 +227,9 @@ func (p *pool) reserve(ctx context.Context, key pollKey) (*grant, error) {
 	return nil, ctx.Err()
 }
 
-// tryReserve grants an eager slot if the budget has room now, or returns nil.
-func (p *pool) tryReserve(key pollKey) *grant {
+// tryReserve grants an eager slot for key (joining class cs if new) if the
+// budget has room now, or returns nil.
+func (p *pool) tryReserve(key pollKey, cs *classState) *grant {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.dispatchLocked() // room that aging made goes to held tasks and waiting polls first
@@ -263,20 +237,20 @@ func (p *pool) tryReserve(key pollKey) *grant {
 		return nil
 	}
 	p.eager++
-	return &grant{key: key, at: p.clock.Now(), state: grantEager}
+	return &grant{ks: p.keyLocked(key, cs), at: p.clock.Now(), state: grantEager}
 }
 
 // markUsed counts g's task as running. In a strict pool, a task from an
 // aged poll that finds no room waits here until a task ends.
 func (p *pool) markUsed(g *grant) {
 	p.mu.Lock()
-	p.ageLocked(p.clock.Now())
+	now := p.clock.Now()
+	p.ageLocked(now)
 	wasAged := g.state == grantAged
 	if g.state == grantYoung || wasAged {
 		// A task that came at once shows a backlog; one that came later
 		// arrived at an idle queue.
-		ks := p.key(g.key)
-		ks.hot, ks.seen = p.clock.Now().Sub(g.at) < p.idleAfter, true
+		g.ks.hot = now.Sub(g.at) < p.idleAfter
 	}
 	if !p.leaveLocked(g) {
 		p.mu.Unlock()
@@ -286,16 +260,23 @@ func (p *pool) markUsed(g *grant) {
 		h := heldTask{g: g, ch: make(chan struct{})}
 		g.state = grantHeld
 		p.held = append(p.held, h)
+		p.updateLocked(g.ks)
 		p.dispatchLocked()
 		p.mu.Unlock()
 		<-h.ch
 		return
 	}
-	g.state = grantUsed
-	p.used++
-	p.key(g.key).taskStarted()
+	p.startLocked(g)
 	p.dispatchLocked()
 	p.mu.Unlock()
+}
+
+func (p *pool) startLocked(g *grant) {
+	g.state = grantUsed
+	p.used++
+	g.ks.running++
+	g.ks.class.counted++
+	p.updateLocked(g.ks)
 }
 
 func (p *pool) release(g *grant) {
@@ -308,67 +289,134 @@ func (p *pool) releaseLocked(g *grant) {
 	switch g.state {
 	case grantUsed:
 		p.used--
-		p.key(g.key).taskEnded()
+		g.ks.running--
+		g.ks.class.counted--
+		p.updateLocked(g.ks)
 	case grantYoung, grantAged: // an empty poll
-		ks := p.key(g.key)
-		ks.hot, ks.seen = false, true
+		g.ks.hot = false
 		p.leaveLocked(g)
+		p.updateLocked(g.ks)
 	default:
-		p.leaveLocked(g)
+		if p.leaveLocked(g) {
+			p.updateLocked(g.ks)
+		}
 	}
 	g.state = grantReleased
 	p.dispatchLocked()
 }
 
 // leaveLocked takes a reserved grant out of its count and reports whether
-// it was reserved (not already used or released).
+// it was reserved (not already used or released). The caller updates the
+// key: a poll that brings a task leaves and starts it in one step, so the
+// key is never idle in between.
 func (p *pool) leaveLocked(g *grant) bool {
 	switch g.state {
 	case grantYoung:
 		p.nYoung-- // its entry in p.young is dropped when reached
-		p.key(g.key).leaveYoung()
+		g.ks.polls--
+		g.ks.class.counted--
 	case grantEager:
 		p.eager--
 	case grantAged:
-		p.key(g.key).leaveAged()
+		g.ks.polls--
+		g.ks.aged--
 	default:
 		return false
 	}
 	return true
 }
 
-// heldLocked reports whether polls of k wait for k's idle poll to return.
-func (p *pool) heldLocked(k pollKey) bool {
-	if k.mixed {
-		return false
-	}
-	ks := p.key(k)
-	return ks.aged > 0 || (!ks.hot && ks.polls > 0)
-}
-
 func (p *pool) roomLocked() bool { return p.used+p.nYoung+p.eager < p.limit }
 
-// underShareLocked returns whether a class is under its fair share of the
-// limit: limit times its inverse weight over the sum of the active
-// classes' (those with tasks running, young polls, or waiters not held).
-func (p *pool) underShareLocked() func(*classState) bool {
-	p.pass++
+// heldLocked reports whether polls of ks wait for its idle poll to return
+// (rule 2).
+func heldLocked(ks *keyState) bool {
+	return !ks.key.mixed && (ks.aged > 0 || (!ks.hot && ks.polls > 0))
+}
+
+// updateLocked applies rule 1 to ks and re-sorts it and its class after a
+// change of their counts or waiters.
+func (p *pool) updateLocked(ks *keyState) {
+	if len(ks.waiters) > 0 && !ks.key.mixed && !ks.hot && ks.polls == 0 && ks.running == 0 {
+		switch {
+		case ks.polled || !p.roomLocked():
+			p.grantAgedLocked(ks)
+		case !ks.inFresh:
+			ks.inFresh = true
+			p.fresh = append(p.fresh, ks)
+		}
+	}
+	cs := ks.class
+	ready := len(ks.waiters) > 0 && !heldLocked(ks)
+	switch {
+	case ready && ks.index < 0:
+		heap.Push(&cs.keys, ks)
+	case ready:
+		heap.Fix(&cs.keys, ks.index)
+	case ks.index >= 0:
+		heap.Remove(&cs.keys, ks.index)
+	}
+	p.nWaiting -= ks.nReady
+	ks.ready, ks.nReady = ready, 0
+	if ready {
+		ks.nReady = len(ks.waiters)
+		p.nWaiting += ks.nReady
+	}
+	h := p.ready[cs.weight]
+	if h == nil {
+		h = &classHeap{}
+		p.ready[cs.weight] = h
+	}
+	switch {
+	case len(cs.keys) > 0 && cs.index < 0:
+		heap.Push(h, cs)
+	case len(cs.keys) > 0:
+		heap.Fix(h, cs.index)
+	case cs.index >= 0:
+		heap.Remove(h, cs.index)
+	}
+	if active := cs.counted > 0 || cs.index >= 0; active != cs.active {
+		cs.active = active
+		if active {
+			p.active[cs.weight]++
+		} else if p.active[cs.weight]--; p.active[cs.weight] == 0 {
+			delete(p.active, cs.weight)
+		}
+	}
+}
+
+// grantAgedLocked grants ks's first waiter a poll at once, aged (rule 1).
+func (p *pool) grantAgedLocked(ks *keyState) {
+	w := ks.waiters[0]
+	ks.waiters = ks.waiters[1:]
+	ks.polls++
+	ks.aged++
+	ks.polled = true
+	w.ch <- &grant{ks: ks, at: p.clock.Now(), state: grantAged}
+}
+
+// grantFreshLocked applies rule 1 to the keys never polled once the pool
+// has no room: each has its first poll at once, aged.
+func (p *pool) grantFreshLocked() {
+	for len(p.fresh) > 0 && !p.roomLocked() {
+		ks := p.fresh[0]
+		p.fresh[0] = nil
+		p.fresh = p.fresh[1:]
+		ks.inFresh = false
+		if !ks.polled && len(ks.waiters) > 0 && !ks.hot && ks.polls == 0 && ks.running == 0 {
+			p.grantAgedLocked(ks)
+			p.updateLocked(ks)
+		}
+	}
+}
+
+// invWeightsLocked is the sum of 1/weight over the active classes.
+func (p *pool) invWeightsLocked() float64 {
 	var sum float64
-	for _, cs := range p.classes {
-		if cs.counted > 0 {
-			cs.mark = p.pass
-			sum += 1 / float64(cs.weight)
-		}
+	for w, n := range p.active {
+		sum += float64(n) / float64(w)
 	}
-	for _, w := range p.waiters {
-		if cs := p.key(w.key).class; cs.mark != p.pass && !p.heldLocked(w.key) {
-			cs.mark = p.pass
-			sum += 1 / float64(cs.weight)
-		}
-	}
-	return func(cs *classState) bool {
-		return float64(cs.counted)*float64(cs.weight)*sum < float64(p.limit)
-	}
+	return sum
 }
 
 // ageLocked moves polls granted idleAfter ago or earlier to aged.
@@ -381,56 +429,48 @@ func (p *pool) ageLocked(now time.Time) {
 			}
 			g.state = grantAged
 			p.nYoung--
-			p.key(g.key).age()
+			g.ks.aged++
+			g.ks.class.counted--
+			p.updateLocked(g.ks)
 		}
 		n++
 	}
+	clear(p.young[:n])
 	p.young = p.young[n:]
 }
 
-// dispatchLocked grants what it can to waiters in arrival order, and arms
-// a timer for the next aging if capacity held by young polls is all that
-// keeps a waiter waiting.
+// dispatchLocked grants what it can (rules 3 and 5), and arms a timer for
+// the next aging if capacity held by young polls is all that keeps a
+// waiter waiting.
 func (p *pool) dispatchLocked() {
 	now := p.clock.Now()
 	p.ageLocked(now)
 	for len(p.held) > 0 && p.roomLocked() {
 		h := p.held[0]
 		p.held = p.held[1:]
-		h.g.state = grantUsed
-		p.used++
-		p.key(h.g.key).taskStarted()
+		p.startLocked(h.g)
 		close(h.ch)
 	}
-	p.grantIdleLocked(now)
 	for len(p.held) == 0 && p.used+p.nYoung+p.eager < p.limit+p.headroom {
-		room := p.roomLocked()
-		var under func(*classState) bool
-		if !room {
-			under = p.underShareLocked()
-		}
-		next := -1
-		for i, w := range p.waiters {
-			if p.heldLocked(w.key) || (!room && !under(p.key(w.key).class)) {
-				continue
-			}
-			if next < 0 || p.before(w.key, p.waiters[next].key) {
-				next = i
-			}
-		}
-		if next < 0 {
+		cs := p.nextLocked()
+		if cs == nil {
 			break
 		}
-		w := p.waiters[next]
-		p.waiters = append(p.waiters[:next], p.waiters[next+1:]...)
-		g := &grant{key: w.key, at: now, state: grantYoung}
+		ks := cs.keys[0]
+		w := ks.waiters[0]
+		ks.waiters = ks.waiters[1:]
+		g := &grant{ks: ks, at: now, state: grantYoung}
 		p.young = append(p.young, g)
 		p.nYoung++
-		p.key(w.key).grantYoung()
+		ks.polls++
+		ks.polled = true
+		cs.counted++
+		p.updateLocked(ks)
 		w.ch <- g
 	}
+	p.grantFreshLocked()
 
-	if len(p.waiters)+len(p.held) == 0 || p.roomLocked() || p.nYoung == 0 {
+	if (p.nWaiting == 0 && len(p.held) == 0) || p.roomLocked() || p.nYoung == 0 {
 		return
 	}
 	var next time.Time
@@ -455,22 +495,30 @@ func (p *pool) dispatchLocked() {
 	})
 }
 
-// grantIdleLocked grants each idle key's one poll at once, aged: a key
-// that is cold for a poll that ended, has nothing running and no poll out
-// waits for work, not for room.
-func (p *pool) grantIdleLocked(now time.Time) {
-	kept := p.waiters[:0]
-	for _, w := range p.waiters {
-		ks := p.key(w.key)
-		if w.key.mixed || ks.hot || !ks.seen || ks.polls > 0 || ks.running > 0 {
-			kept = append(kept, w)
+// nextLocked returns the class whose waiter the policy picks next, or nil:
+// the first in classBefore's order of the classes with waiters to grant
+// (and, once the limit is full, under their share). Each weight's heap has
+// its first class on top, so it looks at one class per weight.
+func (p *pool) nextLocked() *classState {
+	room := p.roomLocked()
+	var inv float64
+	if !room {
+		inv = p.invWeightsLocked()
+	}
+	var next *classState
+	for _, h := range p.ready {
+		if len(*h) == 0 {
 			continue
 		}
-		ks.grantAged()
-		w.ch <- &grant{key: w.key, at: now, state: grantAged}
+		cs := (*h)[0]
+		if !room && !underShare(cs, p.limit, inv) {
+			continue
+		}
+		if next == nil || classBefore(cs, next, cs.keys[0].seq(), next.keys[0].seq()) {
+			next = cs
+		}
 	}
-	clear(p.waiters[len(kept):])
-	p.waiters = kept
+	return next
 }
 
 type poolSnapshot struct {
@@ -481,17 +529,59 @@ func (p *pool) snapshot() poolSnapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.ageLocked(p.clock.Now())
-	s := poolSnapshot{used: p.used, young: p.nYoung, eager: p.eager}
+	s := poolSnapshot{used: p.used, young: p.nYoung, eager: p.eager, waiting: p.nWaiting + len(p.held)}
 	for _, ks := range p.keys {
 		s.aged += ks.aged
 	}
-	for _, w := range p.waiters {
-		if !p.heldLocked(w.key) {
-			s.waiting++
-		}
-	}
-	s.waiting += len(p.held)
 	return s
+}
+
+// keyHeap orders a class's ready keys by keyBefore.
+type keyHeap []*keyState
+
+func (h keyHeap) Len() int           { return len(h) }
+func (h keyHeap) Less(i, j int) bool { return keyBefore(h[i], h[j]) }
+func (h keyHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *keyHeap) Push(x any) {
+	ks := x.(*keyState)
+	ks.index = len(*h)
+	*h = append(*h, ks)
+}
+func (h *keyHeap) Pop() any {
+	old := *h
+	ks := old[len(old)-1]
+	old[len(old)-1] = nil
+	ks.index = -1
+	*h = old[:len(old)-1]
+	return ks
+}
+
+// classHeap orders the pool's ready classes by classBefore.
+type classHeap []*classState
+
+func (h classHeap) Len() int { return len(h) }
+func (h classHeap) Less(i, j int) bool {
+	return classBefore(h[i], h[j], h[i].keys[0].seq(), h[j].keys[0].seq())
+}
+func (h classHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *classHeap) Push(x any) {
+	cs := x.(*classState)
+	cs.index = len(*h)
+	*h = append(*h, cs)
+}
+func (h *classHeap) Pop() any {
+	old := *h
+	cs := old[len(old)-1]
+	old[len(old)-1] = nil
+	cs.index = -1
+	*h = old[:len(old)-1]
+	return cs
 }
 
 // clock is the time source of a pool; tests use a manual one.

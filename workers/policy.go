@@ -1,0 +1,56 @@
+package workers
+
+// The policy: who gets the next free slot of a pool. It is all here, in
+// three functions; the mechanism (pool.go) keeps the counts they read and
+// re-sorts its queues whenever one of those counts changes, so each grant
+// costs O(log n) in the number of classes and queues.
+//
+// The inputs, kept by the mechanism:
+//
+//   - a class's weight (from its [Class], at least 1) and counted: its
+//     tasks running and young polls (polls under way for less than the
+//     idle-poll time);
+//   - a key's (one task queue and kind of task) running and polls out;
+//   - seq, the arrival order of a key's oldest waiting poll.
+//
+// The rule: the next slot goes to the class with the least load,
+// (counted + 1) × weight (the + 1 makes the weight count for an idle class
+// too: an overflow class of weight 4 with nothing running goes after a kind
+// with 2 running), then to the oldest waiter; within the class, to the key
+// with the fewest tasks running and polls out, then the oldest waiter. So
+// classes share contested capacity by weight whatever their number of
+// queues, and every grant raises its class's and key's count, so every
+// waiting queue's turn comes. Once the limit is full, only a class under
+// its fair share may take a slot of the headroom (underShare).
+//
+// A policy may read only these inputs: the mechanism re-sorts on their
+// changes and on nothing else. It keeps one heap of classes per weight, so
+// among classes of one weight the first in classBefore's order must be
+// under its share if any is (both must grow with counted).
+
+// classBefore reports whether a waiter of class a goes before one of class
+// b; aSeq and bSeq are the arrival order of the classes' first waiters.
+func classBefore(a, b *classState, aSeq, bSeq uint64) bool {
+	if la, lb := (a.counted+1)*a.weight, (b.counted+1)*b.weight; la != lb {
+		return la < lb
+	}
+	return aSeq < bSeq
+}
+
+// keyBefore reports whether a waiter of key a goes before one of key b of
+// the same class.
+func keyBefore(a, b *keyState) bool {
+	if la, lb := a.running+a.polls, b.running+b.polls; la != lb {
+		return la < lb
+	}
+	return a.seq() < b.seq()
+}
+
+// underShare reports whether class cs is under its fair share of limit:
+// limit × (1/weight) / invWeights, where invWeights is the sum of 1/weight
+// over the active classes (those with tasks running, young polls, or
+// waiters the pool may grant). Once the limit is full, only a class under
+// its share may take a slot of the headroom.
+func underShare(cs *classState, limit int, invWeights float64) bool {
+	return float64(cs.counted*cs.weight)*invWeights < float64(limit)
+}
