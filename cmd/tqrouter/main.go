@@ -119,10 +119,17 @@ func exitCode(stderr io.Writer, err error) int {
 		code, err = e.code, e.err
 	}
 	if err != nil {
-		// The library's errors start with the program's name already.
-		fmt.Fprintln(stderr, "tqrouter:", strings.TrimPrefix(err.Error(), "tqrouter: "))
+		fmt.Fprintln(stderr, "tqrouter:", message(err))
 	}
 	return code
+}
+
+// message is the text of err without the "tqrouter: " that the library's
+// sentinel errors start with, wherever wrapping put it ("line 3: tqrouter:
+// invalid tenant ID: ..."): the command names itself once, in front.
+func message(err error) string {
+	s := strings.TrimPrefix(err.Error(), "tqrouter: ")
+	return strings.ReplaceAll(s, ": tqrouter: ", ": ")
 }
 
 func printUsage(w io.Writer) {
@@ -228,10 +235,8 @@ func parse(fs *flag.FlagSet, s streams, args []string) error {
 	return nil
 }
 
-// withTimeout bounds a subcommand that talks to the server.
+// withTimeout bounds a subcommand that talks to the server; d is positive
+// (positiveDuration).
 func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
-		d = defaultTimeout
-	}
 	return context.WithTimeout(ctx, d)
 }

@@ -319,8 +319,20 @@ func TestWeightsApplyIsReadBackFromTheServer(t *testing.T) {
 		require.Nil(t, act, q)
 	}
 
-	// An empty file removes every override.
-	r = apply("# nobody\n")
+	// An empty file, a file of comments and empty standard input would
+	// remove every override: refused, and the overrides are still there.
+	for _, empty := range []string{"", "# nobody\n\n"} {
+		r = apply(empty)
+		require.Equal(t, exitUsage, r.code, r.stderr)
+		require.Contains(t, r.stderr, "lists no tenant")
+		check(map[string]float32{"acme": 4, long: 3, "vip": 5})
+	}
+	r = tqrouter(t, "", append(append(append([]string{"weights", "apply"}, serverArgs(t)...), cfgArgs...), "-")...)
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	check(map[string]float32{"acme": 4, long: 3, "vip": 5})
+
+	// Said explicitly, it removes every override.
+	r = apply("# nobody\n", "--allow-empty")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	check(nil)
 }
