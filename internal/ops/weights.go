@@ -295,14 +295,9 @@ type QueueConfig struct {
 // ReadConfig asks the server for the task queue configuration of one type
 // of queue (DescribeTaskQueue with report_config).
 func ReadConfig(ctx context.Context, svc workflowservice.WorkflowServiceClient, namespace, queue string, typ enumspb.TaskQueueType) (QueueConfig, error) {
-	resp, err := svc.DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
-		Namespace:     namespace,
-		TaskQueue:     &taskqueuepb.TaskQueue{Name: queue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
-		TaskQueueType: typ,
-		ReportConfig:  true,
-	})
+	resp, err := describe(ctx, svc, namespace, queue, typ, reportConfig)
 	if err != nil {
-		return QueueConfig{}, fmt.Errorf("tqrouter: describing %s queue %q: %w", TypeName(typ), queue, err)
+		return QueueConfig{}, err
 	}
 	return configOf(queue, typ, resp.GetConfig()), nil
 }
