@@ -108,7 +108,8 @@ func (t tlsFlag) IsBoolFlag() bool { return true }
 
 // ClientOptions returns the client options f, the environment and the
 // profile give, with the CLI's precedence (see the package documentation);
-// env nil means the process's environment. The options have HostPort and
+// env nil means the process's environment, and a variable set to "" counts
+// as unset. The options have HostPort and
 // Namespace set; TLS, credentials, gRPC metadata and the authority come
 // from the settings. Certificate files are read now: an error wraps
 // [ErrConfig].
@@ -116,6 +117,7 @@ func (f Flags) ClientOptions(env envconfig.EnvLookup) (client.Options, error) {
 	if env == nil {
 		env = envconfig.EnvLookupOS
 	}
+	env = setOnly{env}
 	prof, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{
 		ConfigFilePath:    f.ConfigFile,
 		ConfigFileProfile: f.Profile,
@@ -136,6 +138,17 @@ func (f Flags) ClientOptions(env envconfig.EnvLookup) (client.Options, error) {
 		return client.Options{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return opts, nil
+}
+
+// setOnly hides the environment variables that are set to the empty
+// string: envconfig v1.0.2 documents that a variable must be set and
+// non-empty to override the profile, but lets TEMPORAL_ADDRESS="" blank
+// the profile's address.
+type setOnly struct{ envconfig.EnvLookup }
+
+func (e setOnly) LookupEnv(key string) (string, bool) {
+	v, ok := e.EnvLookup.LookupEnv(key)
+	return v, ok && v != ""
 }
 
 // applyTo lays the flags that were given over prof, as the Temporal CLI

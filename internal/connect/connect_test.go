@@ -85,6 +85,7 @@ func TestPrecedence(t *testing.T) {
 		{name: "--api-key turns TLS on", args: []string{"--api-key", "k"}, env: env{"TEMPORAL_CONFIG_FILE": file}, address: "default.example:7233", ns: "default-ns", tls: true, apiKey: true},
 		{name: "TEMPORAL_API_KEY", env: env{"TEMPORAL_CONFIG_FILE": file, "TEMPORAL_API_KEY": "k"}, address: "default.example:7233", ns: "default-ns", tls: true, apiKey: true},
 		{name: "--tls over TEMPORAL_TLS=false", args: []string{"--tls"}, env: env{"TEMPORAL_CONFIG_FILE": file, "TEMPORAL_TLS": "false"}, address: "default.example:7233", ns: "default-ns", tls: true},
+		{name: "an empty variable is unset", env: env{"TEMPORAL_CONFIG_FILE": file, "TEMPORAL_ADDRESS": "", "TEMPORAL_NAMESPACE": ""}, address: "default.example:7233", ns: "default-ns"},
 		{name: "a named profile that is missing", args: []string{"--profile", "staging"}, env: env{"TEMPORAL_CONFIG_FILE": file}, wantErrSubstr: "unable to find profile staging"},
 		{name: "TEMPORAL_PROFILE missing", env: env{"TEMPORAL_CONFIG_FILE": file, "TEMPORAL_PROFILE": "staging"}, wantErrSubstr: "unable to find profile staging"},
 		{name: "an unreadable config file", args: []string{"--config-file", t.TempDir()}, wantErrSubstr: "failed reading file"},
