@@ -8,22 +8,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/tqrouter/tqrouter/internal/connect"
 	"github.com/tqrouter/tqrouter/internal/ops"
 	"github.com/tqrouter/tqrouter/routing"
 )
 
-// Environment variables, as the Temporal CLI spells them.
-const (
-	addressEnv   = "TEMPORAL_ADDRESS"
-	namespaceEnv = "TEMPORAL_NAMESPACE"
-)
+// namespaceEnv is the environment variable that names the namespace, as
+// the Temporal CLI spells it.
+const namespaceEnv = "TEMPORAL_NAMESPACE"
 
 // routingFlags are the flags that describe the routing configuration, the
 // same for every subcommand that needs one.
@@ -115,10 +113,14 @@ func (p *pinFlag) Set(v string) error {
 	if i <= 0 || i == len(v)-1 {
 		return fmt.Errorf("want TENANT=LABEL, got %q", v)
 	}
+	tenant, label := v[:i], v[i+1:]
+	if old, dup := p.m[tenant]; dup {
+		return fmt.Errorf("tenant %q is pinned twice (to %q and %q): pin it once", tenant, old, label)
+	}
 	if p.m == nil {
 		p.m = map[string]string{}
 	}
-	p.m[v[:i]] = v[i+1:]
+	p.m[tenant] = label
 	return nil
 }
 
@@ -132,39 +134,65 @@ func (k *kindFlag) Set(v string) error {
 	return nil
 }
 
-// serverFlags name the Temporal server, as the Temporal CLI does.
+// serverFlags name the Temporal server and how to reach it, as the
+// Temporal CLI does (internal/connect): the same flags for every
+// subcommand that talks to a server.
 type serverFlags struct {
-	address   string
-	namespace string
-	timeout   time.Duration
+	conn    connect.Flags
+	timeout time.Duration
+	// address and namespace are the ones dial resolved.
+	address, namespace string
 }
 
 func (s *serverFlags) register(fs *flag.FlagSet) {
-	addr := os.Getenv(addressEnv)
-	if addr == "" {
-		addr = "127.0.0.1:7233"
-	}
-	ns := os.Getenv(namespaceEnv)
-	if ns == "" {
-		ns = "default"
-	}
-	fs.StringVar(&s.address, "address", addr, "Temporal frontend host:port (env "+addressEnv+")")
-	fs.StringVar(&s.namespace, "namespace", ns, "Temporal namespace (env "+namespaceEnv+")")
-	fs.DurationVar(&s.timeout, "timeout", defaultTimeout, "time limit for the whole command")
+	s.conn.Register(fs)
+	s.timeout = defaultTimeout
+	fs.Var((*positiveDuration)(&s.timeout), "timeout", "time limit for the whole command")
 }
 
-// dial connects to the server. The SDK's log lines are dropped: the
-// command's output is its own.
+// options resolves the connection settings (flags over environment over
+// profile); what is wrong with them is a usage error.
+func (s *serverFlags) options() (client.Options, error) {
+	opts, err := s.conn.ClientOptions(nil)
+	if err != nil {
+		return client.Options{}, usageError(err)
+	}
+	s.address, s.namespace = opts.HostPort, opts.Namespace
+	// The SDK's log lines are dropped: the command's output is its own.
+	opts.Logger = sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return opts, nil
+}
+
+// dial connects to the server and sets s.address and s.namespace.
 func (s *serverFlags) dial(ctx context.Context) (client.Client, error) {
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  s.address,
-		Namespace: s.namespace,
-		Logger:    sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-	})
+	opts, err := s.options()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", s.address, err)
 	}
 	return c, nil
+}
+
+// positiveDuration is a duration flag that refuses zero and negative
+// values, which would otherwise mean "no time at all" or something else
+// than what was typed.
+type positiveDuration time.Duration
+
+func (d *positiveDuration) String() string { return time.Duration(*d).String() }
+
+func (d *positiveDuration) Set(v string) error {
+	x, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("want a duration such as 30s or 2m, got %q", v)
+	}
+	if x <= 0 {
+		return fmt.Errorf("want a positive duration, got %s", v)
+	}
+	*d = positiveDuration(x)
+	return nil
 }
 
 // outputFlag is --output text|json.

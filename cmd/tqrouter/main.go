@@ -1,10 +1,13 @@
 // Command tqrouter is the operator's tool for tqrouter's routing: where a
 // tenant's starts go, which queues workers must poll, what a change of shard
 // count moves, whether a live server is ready for the routing, what retired
-// queues still hold, and the tenants' fairness weights on the server.
+// queues still hold, the tenants' fairness weights on the server, and each
+// kind's backlog for autoscalers (once, or served over HTTP).
 //
-// Flags follow the Temporal CLI (--address, --namespace, TEMPORAL_ADDRESS,
-// TEMPORAL_NAMESPACE); --output json prints data for programs. Run
+// Connection flags follow the Temporal CLI (--address, --namespace,
+// --profile, --api-key, --tls*, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+// TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE; see internal/connect); --output
+// json prints data for programs. Run
 // "tqrouter help" for the subcommands and "tqrouter COMMAND --help" for
 // each one's flags.
 //
@@ -23,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -38,7 +42,7 @@ const (
 const defaultTimeout = time.Minute
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -59,7 +63,7 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{routeCommand, queuesCommand, previewCommand, doctorCommand, statusCommand, weightsCommand}
+	return []command{routeCommand, queuesCommand, previewCommand, doctorCommand, statusCommand, weightsCommand, backlogCommand, serveCommand}
 }
 
 // codeError carries an exit status; a nil err prints nothing more.
@@ -119,10 +123,17 @@ func exitCode(stderr io.Writer, err error) int {
 		code, err = e.code, e.err
 	}
 	if err != nil {
-		// The library's errors start with the program's name already.
-		fmt.Fprintln(stderr, "tqrouter:", strings.TrimPrefix(err.Error(), "tqrouter: "))
+		fmt.Fprintln(stderr, "tqrouter:", message(err))
 	}
 	return code
+}
+
+// message is the text of err without the "tqrouter: " that the library's
+// sentinel errors start with, wherever wrapping put it ("line 3: tqrouter:
+// invalid tenant ID: ..."): the command names itself once, in front.
+func message(err error) string {
+	s := strings.TrimPrefix(err.Error(), "tqrouter: ")
+	return strings.ReplaceAll(s, ": tqrouter: ", ": ")
 }
 
 func printUsage(w io.Writer) {
@@ -136,10 +147,17 @@ Commands:
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.synopsis)
 	}
 	fmt.Fprint(w, `
-Routing flags (route, queues, doctor, status, weights): --prefix P --shards N
-[--overflow N] [--pin TENANT=LABEL]... [--kind K]...; server flags (doctor,
-status, weights): --address (env TEMPORAL_ADDRESS, default 127.0.0.1:7233),
---namespace (env TEMPORAL_NAMESPACE, default "default"); --output text|json.
+Routing flags (route, queues, doctor, status, weights, backlog, serve):
+--prefix P --shards N [--overflow N] [--pin TENANT=LABEL]... [--kind K]...
+
+Connection flags (doctor, status, weights, backlog, serve), as the Temporal
+CLI's: --address, --namespace, --profile, --config-file, --api-key, --tls,
+--tls-cert-path, --tls-key-path, --tls-ca-path, --tls-server-name; they
+override TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the other TEMPORAL_*
+variables, which override the profile (--profile or TEMPORAL_PROFILE) of the
+Temporal config file (--config-file or TEMPORAL_CONFIG_FILE); the default is
+127.0.0.1:7233, namespace "default". --timeout bounds a command. Data comes
+as text, or JSON with --output json.
 
 Exit status: 0 all well; 1 a check found something; 2 bad usage or input;
 3 the server could not be asked or refused a change.
@@ -228,10 +246,8 @@ func parse(fs *flag.FlagSet, s streams, args []string) error {
 	return nil
 }
 
-// withTimeout bounds a subcommand that talks to the server.
+// withTimeout bounds a subcommand that talks to the server; d is positive
+// (positiveDuration).
 func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
-		d = defaultTimeout
-	}
 	return context.WithTimeout(ctx, d)
 }

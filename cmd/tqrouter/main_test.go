@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 // testServer returns the shared Temporal dev server (or $TEMPORAL_ADDRESS).
 func testServer(t *testing.T) *devserver.Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a Temporal server; skipped under -short")
+	}
 	serverOnce.Do(func() {
 		// A cold build of the server takes minutes; starting it, seconds.
 		// One partition per queue, as README asks of a routed layout, so
@@ -138,6 +141,11 @@ func TestUsageErrors(t *testing.T) {
 		{"weights apply without file", []string{"weights", "apply", "--prefix", "saas", "--shards", "2"}, "needs one FILE"},
 		{"missing weights file", []string{"weights", "apply", "--prefix", "saas", "--shards", "2", "/nonexistent/weights"}, "no such file"},
 		{"zero key rate", []string{"weights", "apply", "--prefix", "saas", "--shards", "2", "--key-rate", "0", "-"}, "0 would stop"},
+		{"pin twice", []string{"queues", "--prefix", "saas", "--shards", "2", "--pin", "acme=a", "--pin", "acme=b"}, `tenant "acme" is pinned twice (to "a" and "b")`},
+		{"pin twice, same label", []string{"route", "--prefix", "saas", "--shards", "2", "--pin", "acme=a", "--pin", "acme=a", "acme"}, "pinned twice"},
+		{"negative timeout", []string{"doctor", "--prefix", "saas", "--shards", "2", "--timeout", "-5s"}, "want a positive duration, got -5s"},
+		{"zero timeout", []string{"status", "--prefix", "saas", "--shards", "2", "--timeout", "0"}, "want a positive duration, got 0"},
+		{"missing profile", []string{"doctor", "--prefix", "saas", "--shards", "2", "--config-file", "/nonexistent/temporal.toml", "--profile", "prod"}, "unable to find profile prod"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -164,4 +165,39 @@ func TestErrorsNameTheProgramOnce(t *testing.T) {
 	r := tqrouter(t, "acme 2\nacme 3\n", "weights", "apply", "--prefix", "saas", "--shards", "2", "-")
 	require.Equal(t, exitUsage, r.code)
 	require.Equal(t, "tqrouter: invalid weights file: line 2: tenant \"acme\" already on line 1\n", r.stderr)
+
+	// A sentinel wrapped in the middle of a message loses its prefix too.
+	r = tqrouter(t, "", "route", "--prefix", "saas", "--shards", "2", " acme")
+	require.Equal(t, exitUsage, r.code)
+	require.Equal(t, "tqrouter: tenant \" acme\": invalid tenant ID: surrounding white space in \" acme\"\n", r.stderr)
+	r = tqrouter(t, "acme 2\n globex 1\n", "weights", "apply", "--prefix", "saas", "--shards", "2", "-")
+	require.Equal(t, exitUsage, r.code)
+	require.Equal(t, 1, strings.Count(r.stderr, "tqrouter:"), r.stderr)
+	require.Contains(t, r.stderr, "line 2: invalid tenant ID: surrounding white space")
+}
+
+// TestWeightsRefusesTheEmptyPlan: a weights file that lists no tenant
+// would remove every override; it is refused before anything is sent
+// (the address is one nobody listens on: a dial would be exit status 3).
+func TestWeightsRefusesTheEmptyPlan(t *testing.T) {
+	dir := t.TempDir()
+	for name, contents := range map[string]string{"empty": "", "comments only": "# nobody\n\n  # still nobody\n"} {
+		file := dir + "/" + strings.ReplaceAll(name, " ", "-")
+		require.NoError(t, os.WriteFile(file, []byte(contents), 0o600))
+		for _, args := range [][]string{{file}, {"-"}} {
+			stdin := ""
+			if args[0] == "-" {
+				stdin = contents
+			}
+			r := tqrouter(t, stdin, append([]string{"weights", "apply", "--address", "127.0.0.1:1", "--timeout", "2s", "--prefix", "saas", "--shards", "2"}, args...)...)
+			require.Equal(t, exitUsage, r.code, "%s %v: %s", name, args, r.stderr)
+			require.Contains(t, r.stderr, "lists no tenant: applying it would remove every fairness weight override")
+			require.Contains(t, r.stderr, "nothing was sent (pass --allow-empty")
+			require.Empty(t, r.stdout)
+		}
+	}
+	// With --allow-empty it goes on to the server (here: none, exit 3).
+	r := tqrouter(t, "", "weights", "apply", "--address", "127.0.0.1:1", "--timeout", "2s", "--prefix", "saas", "--shards", "2", "--allow-empty", "-")
+	require.Equal(t, exitError, r.code, r.stderr)
+	require.Contains(t, r.stderr, "connecting to 127.0.0.1:1")
 }

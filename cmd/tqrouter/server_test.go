@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -323,8 +328,20 @@ func TestWeightsApplyIsReadBackFromTheServer(t *testing.T) {
 		require.Nil(t, act, q)
 	}
 
-	// An empty file removes every override.
-	r = apply("# nobody\n")
+	// An empty file, a file of comments and empty standard input would
+	// remove every override: refused, and the overrides are still there.
+	for _, empty := range []string{"", "# nobody\n\n"} {
+		r = apply(empty)
+		require.Equal(t, exitUsage, r.code, r.stderr)
+		require.Contains(t, r.stderr, "lists no tenant")
+		check(map[string]float32{"acme": 4, long: 3, "vip": 5})
+	}
+	r = tqrouter(t, "", append(append(append([]string{"weights", "apply"}, serverArgs(t)...), cfgArgs...), "-")...)
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	check(map[string]float32{"acme": 4, long: 3, "vip": 5})
+
+	// Said explicitly, it removes every override.
+	r = apply("# nobody\n", "--allow-empty")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	check(nil)
 }
@@ -404,4 +421,187 @@ func TestStatusUntilDrained(t *testing.T) {
 			assert.True(ct, lines[0].Drained)
 		}
 	}, 30*time.Second, 500*time.Millisecond)
+}
+
+// backlogConfig is the layout of the backlog tests: 4 shards, the overflow
+// queue and tenant-00's pinned queue.
+func backlogConfig(prefix string) (routing.Config, []string) {
+	return routing.Config{Prefix: prefix, Shards: 4, Pins: map[string]string{"tenant-00": "vip"}},
+		[]string{"--prefix", prefix, "--shards", "4", "--pin", "tenant-00=vip"}
+}
+
+// queueBacklog starts, with nothing polling, tenants workflows of distinct
+// tenants on their routed queues (tenant-00 on its pinned queue, one in
+// ten as a hot tenant on the overflow queue, the others on their shards)
+// and jobs workflows on the jobs queue of cfg, so that the tenant kind
+// holds tenants workflow tasks on every role of queue, and jobs holds
+// jobs.
+func queueBacklog(t *testing.T, c client.Client, cfg routing.Config, tenants, jobs int) {
+	t.Helper()
+	table, err := routing.NewTable(cfg)
+	require.NoError(t, err)
+	ctx := context.Background()
+	roles := map[routing.Role]int{}
+	for i := range tenants {
+		r, err := table.TenantRoute(routing.Tenant, fmt.Sprintf("tenant-%02d", i), 0)
+		require.NoError(t, err)
+		if i%10 == 1 {
+			r = r.Hot()
+		}
+		roles[r.Role]++
+		_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("%s-tenant-%02d", cfg.Prefix, i), TaskQueue: r.TaskQueue}, "UserOnboardingWorkflow", saasapp.Input{})
+		require.NoError(t, err)
+	}
+	require.Len(t, roles, 3, "shard, overflow and pinned queues: %v", roles)
+	r, err := table.JobRoute(routing.Jobs)
+	require.NoError(t, err)
+	for i := range jobs {
+		_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("%s-job-%d", cfg.Prefix, i), TaskQueue: r.TaskQueue}, "TokenCleanupWorkflow", saasapp.Input{})
+		require.NoError(t, err)
+	}
+}
+
+// backlogOf returns the backlog of each kind of a report.
+func backlogOf(rep ops.BacklogReport) map[routing.QueueKind]int64 {
+	out := map[routing.QueueKind]int64{}
+	for _, k := range rep.Kinds {
+		out[k.Kind] = k.Backlog
+	}
+	return out
+}
+
+// backlogBound is how long the tests wait for the server's backlog counts
+// to match: the server caches them for matching.TaskQueueInfoByBuildIdTTL,
+// 5 s by default (server v1.32.1, service/matching), so they lag by that
+// much; the rest is a slow, shared machine.
+const backlogBound = 45 * time.Second
+
+// TestBacklogPerKind: with 30 tenant workflows and 3 jobs queued and
+// nothing polling, backlog reports tenant 30 and jobs 3 over the 6 tenant
+// queues (shards, overflow, pinned) and the jobs queue: named by flags, and by a profile of a
+// TEMPORAL_CONFIG_FILE (--profile, then TEMPORAL_PROFILE) with no
+// --address at all.
+func TestBacklogPerKind(t *testing.T) {
+	s := testServer(t)
+	c := dial(t, s)
+	cfg, routingArgs := backlogConfig(uniquePrefix("backlog"))
+	queueBacklog(t, c, cfg, 30, 3)
+	want := map[routing.QueueKind]int64{routing.Tenant: 30, routing.Jobs: 3}
+
+	args := append(append([]string{"backlog"}, serverArgs(t)...), routingArgs...)
+	var rep ops.BacklogReport
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		rep = ops.BacklogReport{}
+		r := collectJSON(ct, &rep, args...)
+		assert.Equal(ct, exitOK, r.code, r.stderr)
+		assert.Equal(ct, want, backlogOf(rep))
+	}, backlogBound, 500*time.Millisecond)
+	require.Equal(t, s.Namespace(), rep.Namespace)
+	require.Equal(t, []routing.QueueKind{routing.Tenant, routing.Jobs}, []routing.QueueKind{rep.Kinds[0].Kind, rep.Kinds[1].Kind})
+	require.Equal(t, 6, rep.Kinds[0].Queues, "4 shards, the overflow queue and the pinned queue")
+	require.Equal(t, 1, rep.Kinds[1].Queues)
+	require.Equal(t, int64(30), rep.Kinds[0].WorkflowBacklog)
+	require.Positive(t, rep.Kinds[0].BacklogAgeMS)
+
+	// The text output.
+	r := tqrouter(t, "", args...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Regexp(t, `(?m)^tenant\s+6\s+30\s+30\s+0\s`, r.stdout)
+	require.Regexp(t, `(?m)^jobs\s+1\s+3\s+3\s+0\s`, r.stdout)
+
+	// One kind only.
+	r = tqrouterJSON(t, &rep, "", append(args, "--kind", "jobs")...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Equal(t, map[routing.QueueKind]int64{routing.Jobs: 3}, backlogOf(rep))
+
+	// The same server through a profile of the config file: no --address.
+	file := t.TempDir() + "/temporal.toml"
+	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf("[profile.default]\naddress = \"127.0.0.1:1\"\n\n[profile.test]\naddress = %q\nnamespace = %q\n", s.Address(), s.Namespace())), 0o600))
+	t.Setenv("TEMPORAL_CONFIG_FILE", file)
+	t.Setenv("TEMPORAL_ADDRESS", "")
+	t.Setenv("TEMPORAL_NAMESPACE", "")
+	t.Setenv("TEMPORAL_PROFILE", "")
+	byProfile := append([]string{"backlog", "--timeout", "20s"}, routingArgs...)
+	r = tqrouterJSON(t, &rep, "", append(byProfile, "--profile", "test")...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Equal(t, want, backlogOf(rep))
+	require.Equal(t, s.Namespace(), rep.Namespace)
+	t.Setenv("TEMPORAL_PROFILE", "test")
+	r = tqrouterJSON(t, &rep, "", byProfile...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Equal(t, want, backlogOf(rep))
+
+	// The default profile names a port nobody listens on: the profile is
+	// what reached the server above.
+	t.Setenv("TEMPORAL_PROFILE", "")
+	r = tqrouter(t, "", append(byProfile, "--timeout", "3s")...)
+	require.Equal(t, exitError, r.code, r.stderr)
+	require.Contains(t, r.stderr, "connecting to 127.0.0.1:1")
+}
+
+// freeAddress returns a loopback host:port nobody listens on now.
+func freeAddress(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// TestServeBacklog: with 30 tenant workflows and 3 jobs queued and nothing
+// polling, serve's /metrics and /backlog report tenant 30 and jobs 3; it
+// stops with exit status 0 when its context ends (SIGINT, SIGTERM).
+func TestServeBacklog(t *testing.T) {
+	s := testServer(t)
+	c := dial(t, s)
+	cfg, routingArgs := backlogConfig(uniquePrefix("serve"))
+	queueBacklog(t, c, cfg, 30, 3)
+
+	addr := freeAddress(t)
+	args := append(append([]string{"serve", "--listen", addr, "--interval", "1s"}, serverArgs(t)...), routingArgs...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan result, 1)
+	go func() {
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, args, strings.NewReader(""), &stdout, &stderr)
+		done <- result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	}()
+	get := func(ct *assert.CollectT, path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if !assert.NoError(ct, err) {
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		assert.NoError(ct, err)
+		return resp.StatusCode, string(body)
+	}
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		code, body := get(ct, "/backlog")
+		assert.Equal(ct, http.StatusOK, code, body)
+		var rep ops.BacklogReport
+		assert.NoError(ct, json.Unmarshal([]byte(body), &rep), body)
+		assert.Equal(ct, map[routing.QueueKind]int64{routing.Tenant: 30, routing.Jobs: 3}, backlogOf(rep))
+	}, backlogBound, 500*time.Millisecond)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		code, body := get(ct, "/metrics")
+		assert.Equal(ct, http.StatusOK, code, body)
+		assert.Contains(ct, body, "\ntqrouter_kind_backlog{kind=\"tenant\"} 30\n")
+		assert.Contains(ct, body, "\ntqrouter_kind_backlog{kind=\"jobs\"} 3\n")
+		assert.Regexp(ct, `\ntqrouter_kind_backlog_age_seconds\{kind="tenant"\} [0-9.e+-]+\n`, body)
+		assert.Contains(ct, body, "\ntqrouter_backlog_refresh_errors_total 0\n")
+	}, backlogBound, 500*time.Millisecond)
+
+	cancel()
+	select {
+	case r := <-done:
+		require.Equal(t, exitOK, r.code, r.stderr)
+		require.Contains(t, r.stderr, "tqrouter serve: http://"+addr+"/metrics")
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	_, err := http.Get("http://" + addr + "/metrics")
+	require.Error(t, err, "the listener is closed")
 }

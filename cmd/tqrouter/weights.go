@@ -21,7 +21,7 @@ import (
 var weightsCommand = command{
 	name:     "weights",
 	synopsis: "tenants' fairness weights as server-side overrides: apply FILE, show",
-	usage: `tqrouter weights apply --address A [--namespace NS] --prefix P --shards N [--overflow N] [--pin TENANT=LABEL]... [--kind K]... [--key-rate R|none] [--max-overrides N] [--dry-run] [--output json] FILE
+	usage: `tqrouter weights apply --address A [--namespace NS] --prefix P --shards N [--overflow N] [--pin TENANT=LABEL]... [--kind K]... [--key-rate R|none] [--max-overrides N] [--dry-run] [--allow-empty] [--output json] FILE
        tqrouter weights show  --address A [--namespace NS] --prefix P --shards N ... [--output json]
 
 apply reads FILE ("-" for standard input): one "TENANT WEIGHT" per line,
@@ -31,7 +31,9 @@ every queue where that tenant's starts can land (its shard and overflow
 queues, or its pinned queue), for workflow and activity tasks, keyed by the
 fairness key the router sends (a derived key for IDs over 64 bytes). The file
 is the whole truth for the routed queues: overrides of keys not in it are
-removed from them. Running it again changes nothing. If a queue would hold
+removed from them. Running it again changes nothing. A FILE that lists no
+tenant (empty, comments only) is refused, since it would remove every
+override: pass --allow-empty to mean that. If a queue would hold
 more overrides than --max-overrides (the server's default limit,
 matching.maxFairnessKeyWeightOverrides, is 1000), it stops with an error
 before writing anything. An override applies to tasks the server queues
@@ -122,11 +124,13 @@ func runWeightsApply(ctx context.Context, c *command, s streams, args []string) 
 		limit   int
 		rateArg string
 		dryRun  bool
+		empty   bool
 	)
 	fs := w.register(c, s)
 	fs.IntVar(&limit, "max-overrides", ops.DefaultMaxOverrides, "most overrides one queue type may hold (the server's matching.maxFairnessKeyWeightOverrides)")
 	fs.StringVar(&rateArg, "key-rate", "", `per-fairness-key rate limit of activity tasks in tasks/s at weight 1, or "none" to remove it (default: leave as is)`)
 	fs.BoolVar(&dryRun, "dry-run", false, "print the changes without writing them")
+	fs.BoolVar(&empty, "allow-empty", false, "apply a FILE that lists no tenant: remove every override from the routed queues")
 	if err := parse(fs, s, args); err != nil {
 		return err
 	}
@@ -143,6 +147,9 @@ func runWeightsApply(ctx context.Context, c *command, s streams, args []string) 
 	weights, err := readWeightsFile(fs.Arg(0), s.stdin)
 	if err != nil {
 		return usageError(err)
+	}
+	if len(weights) == 0 && !empty {
+		return usageError(fmt.Errorf("%s lists no tenant: applying it would remove every fairness weight override from the routed queues; nothing was sent (pass --allow-empty if that is what you want)", fileName(fs.Arg(0))))
 	}
 	ctx, cancel := withTimeout(ctx, w.sf.timeout)
 	defer cancel()
@@ -172,6 +179,14 @@ func parseKeyRate(arg string) (ops.KeyRate, error) {
 		return ops.KeyRate{}, fmt.Errorf(`--key-rate wants a positive number of tasks per second or "none", got %q (0 would stop every tenant's activities)`, arg)
 	}
 	return ops.KeyRate{Set: true, PerSecond: float32(f)}, nil
+}
+
+// fileName is how messages name the weights file.
+func fileName(arg string) string {
+	if arg == "-" {
+		return "standard input"
+	}
+	return arg
 }
 
 func readWeightsFile(name string, stdin io.Reader) ([]ops.Weight, error) {

@@ -172,15 +172,9 @@ func Doctor(ctx context.Context, svc workflowservice.WorkflowServiceClient, name
 		}
 		var states [len(taskQueueTypes)]QueueState
 		for i, typ := range taskQueueTypes {
-			resp, err := svc.DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
-				Namespace:     namespace,
-				TaskQueue:     &taskqueuepb.TaskQueue{Name: q.Name, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
-				TaskQueueType: typ,
-				ReportStats:   true,
-				ReportConfig:  true,
-			})
+			resp, err := describe(ctx, svc, namespace, q.Name, typ, reportStats|reportConfig)
 			if err != nil {
-				return rep, fmt.Errorf("tqrouter: describing %s queue %q: %w", TypeName(typ), q.Name, err)
+				return rep, err
 			}
 			cfg := configOf(q.Name, typ, resp.GetConfig())
 			st := QueueState{
@@ -273,13 +267,9 @@ func PartitionName(queue string, n int) string {
 // (matching.numTaskqueueReadPartitions, 4 by default), so pollers on
 // partition n > 0 mean more than one partition.
 func partitionPollers(ctx context.Context, svc workflowservice.WorkflowServiceClient, namespace, queue string, typ enumspb.TaskQueueType, n int, opts DoctorOptions) (int, error) {
-	resp, err := svc.DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
-		Namespace:     namespace,
-		TaskQueue:     &taskqueuepb.TaskQueue{Name: PartitionName(queue, n), Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
-		TaskQueueType: typ,
-	})
+	resp, err := describe(ctx, svc, namespace, PartitionName(queue, n), typ, reportPollers)
 	if err != nil {
-		return 0, fmt.Errorf("tqrouter: describing partition %d of %s queue %q: %w", n, TypeName(typ), queue, err)
+		return 0, err
 	}
 	return livePollers(resp.GetPollers(), opts.Now(), opts.PollerWindow), nil
 }

@@ -67,9 +67,13 @@ type Weight struct {
 }
 
 // ParseWeights reads a weights file: one "TENANT WEIGHT" per line, the
-// weight being the last field and the tenant everything before it (a tenant
-// ID may contain inner spaces); blank lines and lines whose first non-space
-// character is '#' are ignored. Weights go from [routing.MinWeight] to
+// weight being the last field and the tenant everything before the spaces
+// or tabs that separate it from the weight (a tenant ID may contain inner
+// spaces); blank lines and lines whose first non-space character is '#'
+// are ignored. The tenant is taken as it is written, as the router takes
+// it: a line that starts with white space has a tenant with surrounding
+// white space, which [routing.ValidateTenant] refuses, rather than being
+// trimmed into another tenant. Weights go from [routing.MinWeight] to
 // [routing.MaxWeight], the range the router sends. A tenant listed twice,
 // an invalid tenant ID, a weight out of range or a line longer than
 // [MaxWeightsLine] is an error wrapping [ErrWeightsFile] that names the
@@ -83,16 +87,15 @@ func ParseWeights(r io.Reader) ([]Weight, error) {
 	for sc.Scan() {
 		line++
 		text := strings.TrimRightFunc(sc.Text(), unicode.IsSpace)
-		trimmed := strings.TrimLeftFunc(text, unicode.IsSpace)
-		if trimmed == "" || trimmed[0] == '#' {
+		if t := strings.TrimLeftFunc(text, unicode.IsSpace); t == "" || t[0] == '#' {
 			continue
 		}
-		cut := strings.LastIndexFunc(trimmed, unicode.IsSpace)
-		if cut < 0 {
+		cut := strings.LastIndexFunc(text, unicode.IsSpace)
+		tenant := strings.TrimRightFunc(text[:max(cut, 0)], unicode.IsSpace)
+		if cut < 0 || tenant == "" {
 			return nil, fmt.Errorf("%w: line %d: want TENANT WEIGHT, got one field", ErrWeightsFile, line)
 		}
-		tenant := strings.TrimRightFunc(trimmed[:cut], unicode.IsSpace)
-		field := trimmed[cut+1:]
+		field := text[cut+1:]
 		if err := routing.ValidateTenant(tenant); err != nil {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrWeightsFile, line, err)
 		}
@@ -145,9 +148,18 @@ type QueueWeights struct {
 // listed tenant lands are included with no overrides, so that applying the
 // plan removes what is left on them. Kinds that are not tenant-scoped carry
 // no fairness key and are skipped. A queue with more than limit overrides
-// is an error wrapping [ErrTooManyOverrides] naming every such queue; two
-// weights for one fairness key (the same tenant twice) are an error
-// wrapping [ErrWeightsFile], never one overwriting the other.
+// is an error wrapping [ErrTooManyOverrides] naming every such queue and
+// what would help; two weights for one fairness key (the same tenant twice)
+// are an error wrapping [ErrWeightsFile], never one overwriting the other.
+//
+// Every listed tenant's weight goes on its overflow queue too, not only on
+// the queues of tenants known to flood: the router decides at run time
+// which tenants are hot, so any of them may land there, and a tenant
+// without an override there would fall back to the weight its starts carry
+// just when it competes with the other hot tenants. The cost is that each
+// overflow queue holds the overrides of every tenant its hash picks, so
+// more than limit tenants need more overflow queues (Config.Overflow), not
+// more shards.
 func PlanWeights(table *routing.Table, kinds []routing.QueueKind, weights []Weight, limit int) ([]QueueWeights, error) {
 	var plan []QueueWeights
 	index := map[string]int{}
@@ -182,17 +194,96 @@ func PlanWeights(table *routing.Table, kinds []routing.QueueKind, weights []Weig
 			}
 		}
 	}
-	var over []string
-	for _, qw := range plan {
-		if len(qw.Overrides) > limit {
-			over = append(over, fmt.Sprintf("%s (%d)", qw.Queue, len(qw.Overrides)))
-		}
-	}
-	if len(over) > 0 {
-		return nil, fmt.Errorf("%w: more than %d on %s; nothing was written (raise matching.maxFairnessKeyWeightOverrides on the server and --max-overrides, list fewer tenants, or add shards)",
-			ErrTooManyOverrides, limit, strings.Join(over, ", "))
+	if err := overLimit(table, kinds, weights, plan, limit); err != nil {
+		return nil, err
 	}
 	return plan, nil
+}
+
+// overLimit returns the error of [PlanWeights] for a plan with a queue over
+// limit, saying what would bring each such queue under it: more shards for
+// a shard queue; more overflow queues for an overflow queue, which holds
+// the overrides of every tenant whose hash picks it, so that shards do not
+// help it (with the default single overflow queue, more than limit tenants
+// always fail).
+func overLimit(table *routing.Table, kinds []routing.QueueKind, weights []Weight, plan []QueueWeights, limit int) error {
+	var over []string
+	var shardOver, overflowOver bool
+	prefix := table.Config().Prefix
+	for _, qw := range plan {
+		if len(qw.Overrides) <= limit {
+			continue
+		}
+		over = append(over, fmt.Sprintf("%s (%d)", qw.Queue, len(qw.Overrides)))
+		switch d, _ := routing.ParseTaskQueue(prefix, qw.Queue); d.Role {
+		case routing.ShardQueue:
+			shardOver = true
+		case routing.OverflowQueue:
+			overflowOver = true
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	var fixes []string
+	if overflowOver {
+		fix := "more overflow queues (--overflow N, the same N as the router's Config.Overflow), since every listed tenant also lands on one overflow queue and more shards do not help"
+		if n := overflowThatFits(table, kinds, weights, limit); n > 0 {
+			fix = fmt.Sprintf("more overflow queues (--overflow %d fits these tenants; the router's Config.Overflow must be the same), since every listed tenant also lands on one overflow queue and more shards do not help", n)
+		}
+		fixes = append(fixes, fix)
+	}
+	if shardOver {
+		fixes = append(fixes, "more shards (--shards)")
+	}
+	fixes = append(fixes, "fewer tenants in the file (only those whose weight is not the one their starts carry)",
+		"or a higher limit (matching.maxFairnessKeyWeightOverrides on the server, then --max-overrides)")
+	return fmt.Errorf("%w: more than %d on %s; nothing was written. What helps: %s",
+		ErrTooManyOverrides, limit, strings.Join(over, ", "), strings.Join(fixes, "; "))
+}
+
+// overflowThatFits returns the smallest overflow count, above the table's,
+// whose overflow queues each hold at most limit of the tenants' overrides,
+// trying a few counts from the least that could fit; 0 if none of them
+// does.
+func overflowThatFits(table *routing.Table, kinds []routing.QueueKind, weights []Weight, limit int) int {
+	cfg := table.Config()
+	current := max(cfg.Overflow, routing.DefaultOverflow)
+	least := max(current+1, (len(weights)+limit-1)/limit)
+	for n := least; n < least+8 && n <= routing.MaxShards; n++ {
+		cfg.Overflow = n
+		t, err := routing.NewTable(cfg)
+		if err != nil {
+			return 0
+		}
+		if fits(t, kinds, weights, limit) {
+			return n
+		}
+	}
+	return 0
+}
+
+// fits reports whether no overflow queue of t gets more than limit of the
+// tenants' overrides.
+func fits(t *routing.Table, kinds []routing.QueueKind, weights []Weight, limit int) bool {
+	for _, k := range kinds {
+		if !k.TenantScoped() {
+			continue
+		}
+		count := map[string]int{}
+		for _, w := range weights {
+			r, err := t.TenantRoute(k, w.Tenant, 0)
+			if err != nil {
+				return false
+			}
+			if r.Role != routing.PinnedQueue && r.Overflow != "" {
+				if count[r.Overflow]++; count[r.Overflow] > limit {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // QueueConfig is what the server holds for one type of one task queue.
@@ -211,14 +302,9 @@ type QueueConfig struct {
 // ReadConfig asks the server for the task queue configuration of one type
 // of queue (DescribeTaskQueue with report_config).
 func ReadConfig(ctx context.Context, svc workflowservice.WorkflowServiceClient, namespace, queue string, typ enumspb.TaskQueueType) (QueueConfig, error) {
-	resp, err := svc.DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
-		Namespace:     namespace,
-		TaskQueue:     &taskqueuepb.TaskQueue{Name: queue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
-		TaskQueueType: typ,
-		ReportConfig:  true,
-	})
+	resp, err := describe(ctx, svc, namespace, queue, typ, reportConfig)
 	if err != nil {
-		return QueueConfig{}, fmt.Errorf("tqrouter: describing %s queue %q: %w", TypeName(typ), queue, err)
+		return QueueConfig{}, err
 	}
 	return configOf(queue, typ, resp.GetConfig()), nil
 }

@@ -20,7 +20,7 @@ func TestParseWeights(t *testing.T) {
 		"# tenants and weights\n" +
 			"\n" +
 			"acme 2\n" +
-			"  globex\t0.5  \r\n" +
+			"globex \t0.5  \r\n" +
 			"  # indented comment\n" +
 			"big corp 1000\n" +
 			long + " 0.001\n" +
@@ -53,6 +53,11 @@ func TestParseWeightsRefuses(t *testing.T) {
 		{"NaN", "acme NaN\n", "outside"},
 		{"duplicate", "acme 1\nglobex 1\nacme 2\n", `line 3: tenant "acme" already on line 1`},
 		{"control character", "ac\x01me 1\n", "line 1: tqrouter: invalid tenant ID"},
+		// The router refuses " acme": the file does not trim it into "acme".
+		{"leading space", "acme 1\n  globex 2\n", `line 2: tqrouter: invalid tenant ID: surrounding white space in "  globex"`},
+		{"leading tab", "\tacme 1\n", "line 1: tqrouter: invalid tenant ID: surrounding white space"},
+		{"leading no-break space", "\u00a0acme 1\n", "line 1: tqrouter: invalid tenant ID: surrounding white space"},
+		{"weight only", "  2\n", "line 1: want TENANT WEIGHT"},
 		{"not UTF-8", "ac\xffme 1\n", "not valid UTF-8"},
 		{"tenant too long", strings.Repeat("t", 256) + " 1\n", "more than 255"},
 		{"line too long", "acme 1\n" + strings.Repeat("t", MaxWeightsLine+1) + " 1\n", "line 2: longer than"},
@@ -71,7 +76,8 @@ func TestParseWeightsRefuses(t *testing.T) {
 func FuzzParseWeights(f *testing.F) {
 	for _, seed := range []string{
 		"acme 2\nglobex 0.5\n",
-		"# c\n\n big corp \t 3 \r\n",
+		"# c\n\nbig corp \t 3 \r\n",
+		" acme 1\n",
 		"acme\n",
 		"acme 1\nacme 1\n",
 		"x 1e-3\ny 1e3\nz 0x1p-2\n",
@@ -89,7 +95,12 @@ func FuzzParseWeights(f *testing.F) {
 			return
 		}
 		seen := map[string]bool{}
+		lines := strings.Split(file, "\n")
 		for _, w := range ws {
+			// The tenant is the line's start, as written: nothing trimmed.
+			if !strings.HasPrefix(lines[w.Line-1], w.Tenant) {
+				t.Fatalf("line %d %q gave tenant %q, not its start", w.Line, lines[w.Line-1], w.Tenant)
+			}
 			if err := routing.ValidateTenant(w.Tenant); err != nil {
 				t.Fatalf("accepted invalid tenant %q: %v", w.Tenant, err)
 			}
@@ -158,6 +169,38 @@ func TestPlanWeightsRefusesOverTheLimit(t *testing.T) {
 	require.ErrorContains(t, err, "p.tenant.overflow-00 (5)")
 	_, err = PlanWeights(table, []routing.QueueKind{routing.Tenant}, weights, 5)
 	require.NoError(t, err)
+}
+
+// TestPlanWeightsOverflowAdvice: more tenants than the limit always fill
+// the default single overflow queue, whatever the shards; the error says
+// that more overflow queues help, with a count that does fit, and does not
+// suggest shards when no shard queue is over.
+func TestPlanWeightsOverflowAdvice(t *testing.T) {
+	var weights []Weight
+	for i := range 1001 {
+		weights = append(weights, Weight{Tenant: fmt.Sprintf("tenant-%04d", i), Weight: 2, Line: i + 1})
+	}
+	kinds := []routing.QueueKind{routing.Tenant}
+	table, err := routing.NewTable(routing.Config{Prefix: "p", Shards: 64})
+	require.NoError(t, err)
+	_, err = PlanWeights(table, kinds, weights, DefaultMaxOverrides)
+	require.ErrorIs(t, err, ErrTooManyOverrides)
+	require.ErrorContains(t, err, "more than 1000 on p.tenant.overflow-00 (1001); nothing was written")
+	require.ErrorContains(t, err, "--overflow 2 fits these tenants")
+	require.NotContains(t, err.Error(), "--shards", "shards do not help an overflow queue")
+
+	// The advice holds: with 2 overflow queues the plan fits.
+	table, err = routing.NewTable(routing.Config{Prefix: "p", Shards: 64, Overflow: 2})
+	require.NoError(t, err)
+	_, err = PlanWeights(table, kinds, weights, DefaultMaxOverrides)
+	require.NoError(t, err)
+
+	// With one shard, the shard queue is over too: both help.
+	table, err = routing.NewTable(routing.Config{Prefix: "p", Shards: 1})
+	require.NoError(t, err)
+	_, err = PlanWeights(table, kinds, weights, DefaultMaxOverrides)
+	require.ErrorContains(t, err, "--overflow 2 fits")
+	require.ErrorContains(t, err, "more shards (--shards)")
 }
 
 func TestDiff(t *testing.T) {
