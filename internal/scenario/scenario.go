@@ -290,7 +290,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	)
 	if routed {
 		name = "routed"
-		rcfg := routing.Config{Prefix: prefix, Shards: cfg.Shards}
+		rcfg := RoutingConfig(prefix, cfg.Shards)
 		ropts := []interceptor.Option{interceptor.WithLegacyQueues(legacy)}
 		if cfg.WithoutHotTenants {
 			ropts = append(ropts, interceptor.WithoutHotTenants())
@@ -299,9 +299,13 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 		if err != nil {
 			return Result{}, err
 		}
-		tenantQueues, _ := table.PollQueues(routing.Tenant)
-		jobQueues, _ := table.PollQueues(routing.Jobs)
-		queues = append(tenantQueues, jobQueues...)
+		for _, k := range Kinds() {
+			q, err := table.PollQueues(k)
+			if err != nil {
+				return Result{}, err
+			}
+			queues = append(queues, q...)
+		}
 		dial = func() (client.Client, error) { return dialRouted(copts, rcfg, ropts) }
 	} else {
 		queues = []string{legacy}
@@ -310,21 +314,21 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 
 	meter := &saasapp.Meter{} // counts the activities of every worker process
 	var budget, headroom int
+	slotShares, roomShares := Shares(cfg.Slots, procs), Shares(cfg.Headroom, procs)
+	if cfg.Headroom < 0 {
+		roomShares = Shares(cfg.Slots/3, procs) // the budget's default for the whole fleet
+	}
 	for i := range procs {
 		wc, err := dial()
 		if err != nil {
 			return Result{}, err
 		}
 		defer wc.Close()
-		slots := share(cfg.Slots, procs, i)
+		slots := slotShares[i]
 		var group *workers.Group
 		if routed {
-			room := share(cfg.Headroom, procs, i)
-			if cfg.Headroom < 0 {
-				room = share(cfg.Slots/3, procs, i) // the budget's default for the whole fleet
-			}
 			var b, h int
-			if group, b, h, err = routedWorkers(wc, queues, slots, room, meter.Register); err != nil {
+			if group, b, h, err = routedWorkers(wc, queues, slots, roomShares[i], meter.Register); err != nil {
 				return Result{}, err
 			}
 			budget, headroom = budget+b, headroom+h
@@ -506,6 +510,17 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	return res, nil
 }
 
+// RoutingConfig is the routing of the routed run: shards tenant shards
+// of prefix and one overflow queue, written out so that operators' commands
+// can name it.
+func RoutingConfig(prefix string, shards int) routing.Config {
+	return routing.Config{Prefix: prefix, Shards: shards, Overflow: routing.DefaultOverflow}
+}
+
+// Kinds returns the queue kinds the routed run's workers poll: the
+// tenant-scoped workflows' and the system job's.
+func Kinds() []routing.QueueKind { return []routing.QueueKind{routing.Tenant, routing.Jobs} }
+
 // floodInFlight bounds the noisy tenant's start calls in flight at once, as
 // a caller's connection pool or worker count would: a thousand at once is
 // not a flood the server sees any sooner, only one whose calls time out.
@@ -527,13 +542,16 @@ func dialRouted(copts client.Options, cfg routing.Config, opts []interceptor.Opt
 	return client.Dial(copts)
 }
 
-// share is process i's share of n divided among procs: n/procs, and one
-// more for each of the first n%procs processes, so that the shares add
-// up to n.
-func share(n, procs, i int) int {
-	s := n / procs
-	if i < n%procs {
-		s++
+// Shares divides n among procs processes: n/procs each, and one more for
+// each of the first n%procs, so that the shares add up to n. Slots and
+// headroom divide among the worker processes this way.
+func Shares(n, procs int) []int {
+	s := make([]int, max(procs, 1))
+	for i := range s {
+		s[i] = n / len(s)
+		if i < n%len(s) {
+			s[i]++
+		}
 	}
 	return s
 }

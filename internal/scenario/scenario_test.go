@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,7 +173,7 @@ func TestRun(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := cfg
 			cfg.Clients, cfg.WorkerProcs, cfg.Headroom = tt.clients, tt.procs, -1
-			r, err := Run(ctx, env, cfg, tt.routed, fmt.Sprintf("%s-%d", prefix, tt.procs))
+			r, err := Run(ctx, env, cfg, tt.routed, prefix+"-"+strings.ReplaceAll(tt.name, "/", "-"))
 			require.NoError(t, err)
 			require.Equal(t, cfg.NoisyStarts, r.Noisy.Count)
 			require.Equal(t, mates*cfg.QuietStarts, r.ShardMates.Count)
@@ -204,15 +205,17 @@ func TestRun(t *testing.T) {
 	}
 }
 
-func TestShare(t *testing.T) {
+func TestShares(t *testing.T) {
 	for _, tt := range []struct{ n, procs int }{{12, 1}, {12, 2}, {12, 5}, {8, 3}, {4, 3}, {0, 2}, {3, 3}} {
+		got := Shares(tt.n, tt.procs)
+		require.Len(t, got, tt.procs)
 		sum := 0
-		for i := range tt.procs {
-			s := share(tt.n, tt.procs, i)
+		for i, s := range got {
 			require.InDelta(t, float64(tt.n)/float64(tt.procs), s, 1, "%d over %d, process %d", tt.n, tt.procs, i)
 			sum += s
 		}
 		require.Equal(t, tt.n, sum, "%d over %d adds up", tt.n, tt.procs)
 	}
-	require.Equal(t, []int{3, 3, 2}, []int{share(8, 3, 0), share(8, 3, 1), share(8, 3, 2)}, "the first processes take the remainder")
+	require.Equal(t, []int{3, 3, 2}, Shares(8, 3), "the first processes take the remainder")
+	require.Equal(t, []int{1, 1, 0}, Shares(2, 3))
 }
