@@ -50,13 +50,17 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/tqrouter/tqrouter/interceptor"
 	"github.com/tqrouter/tqrouter/internal/devserver"
 	"github.com/tqrouter/tqrouter/internal/ops"
+	"github.com/tqrouter/tqrouter/internal/saasapp"
 	"github.com/tqrouter/tqrouter/internal/scenario"
 	"github.com/tqrouter/tqrouter/routing"
+	"github.com/tqrouter/tqrouter/workers"
 )
 
 type options struct {
@@ -190,6 +194,16 @@ func run(ctx context.Context, out io.Writer, o options, cfg scenario.Config) err
 		fmt.Fprintf(out, "\nwrote %s\n", o.jsonOut)
 	}
 
+	if o.keep {
+		// Workers poll the routed queues while the server is held, as a
+		// deployment's would: doctor then checks a live layout, and
+		// workflows started from the Web UI or the temporal CLI run.
+		stopWorkers, err := holdWorkers(copts, cfg, prefix, queues)
+		if err != nil {
+			return err
+		}
+		defer stopWorkers()
+	}
 	up := "while the server is up"
 	if embedded && !o.keep {
 		up = "against a server kept up with --keep"
@@ -198,7 +212,11 @@ func run(ctx context.Context, out io.Writer, o options, cfg scenario.Config) err
 	for _, line := range inspectCommands(srv.Address(), srv.Namespace(), prefix, cfg.Shards) {
 		fmt.Fprintf(out, "  go run ./cmd/tqrouter %s\n", strings.Join(line, " "))
 	}
-	fmt.Fprintln(out, "doctor exits 1 with findings: once the run's workers have stopped, no-pollers; on Temporal's default of 4 partitions per queue, partitions (--routed-partitions 1 avoids them).")
+	if o.keep {
+		fmt.Fprintln(out, "A worker process keeps polling the routed queues until Ctrl-C. doctor exits 1 if it finds something: on Temporal's default of 4 partitions per queue, partitions (--routed-partitions 1 avoids them).")
+	} else {
+		fmt.Fprintln(out, "doctor exits 1 if it finds something: no-pollers once the run's workers have stopped; on Temporal's default of 4 partitions per queue, partitions (--routed-partitions 1 avoids them).")
+	}
 	if o.keep {
 		fmt.Fprintf(out, "\nThe server stays up until Ctrl-C: workflows are in namespace %s at %s (prefix %s).\n", srv.Namespace(), srv.Address(), prefix)
 		if ui := srv.UIAddress(); ui != "" {
@@ -206,11 +224,37 @@ func run(ctx context.Context, out io.Writer, o options, cfg scenario.Config) err
 			fmt.Fprintf(out, "Web UI (a workflow's page shows its task queue and fairness key):\n")
 			fmt.Fprintf(out, "  all workflows:                  %s\n", links[0])
 			fmt.Fprintf(out, "  the noisy tenant's shard queue: %s\n", links[1])
-			fmt.Fprintf(out, "  the overflow queue:             %s\n", links[2])
+			overflow := ""
+			if cfg.WithoutHotTenants {
+				overflow = " (empty: hot-tenant isolation was off)"
+			}
+			fmt.Fprintf(out, "  the overflow queue:             %s%s\n", links[2], overflow)
 		}
 		<-ctx.Done()
 	}
 	return nil
+}
+
+// holdWorkers starts one worker process of the routed run, idle after it,
+// polling the routed queues, and returns the function that stops it.
+func holdWorkers(copts client.Options, cfg scenario.Config, prefix string, queues []ops.Queue) (func(), error) {
+	c, err := scenario.DialRouted(copts, cfg, prefix)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(queues))
+	for i, q := range queues {
+		names[i] = q.Name
+	}
+	g, err := workers.New(c, names, worker.Options{}, saasapp.Register)
+	if err == nil {
+		err = g.Start()
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return func() { g.Stop(); c.Close() }, nil
 }
 
 // layout returns the queues of the routed run, as tqrouter queues lists
@@ -281,11 +325,11 @@ func report(out io.Writer, baseline, routed scenario.Result) {
 		baseline.Run.Budget, baseline.Run.Queues, routed.Run.Budget, routed.Run.Queues, routed.Run.Headroom)
 	fmt.Fprintf(out, "Peak running (counted by the activities, in all worker processes): baseline %d, routed %d.\n", baseline.Run.PeakRunning, routed.Run.PeakRunning)
 	fmt.Fprintf(out, "Processes: %d API client(s), %d worker process(es).\n", routed.Run.Clients, routed.Run.WorkerProcs)
-	fmt.Fprintf(out, "Activities that read their own tenant (interceptor.TenantFromContext), routed:")
+	var seen []string
 	for _, class := range []string{scenario.Quiet, scenario.ShardMates, scenario.Noisy} {
-		fmt.Fprintf(out, " %s %s", class, fraction(routed.Class(class).TenantSeen))
+		seen = append(seen, class+" "+fraction(routed.Class(class).TenantSeen))
 	}
-	fmt.Fprintln(out, " (the baseline has no router to pass it on).")
+	fmt.Fprintf(out, "Activities that read their own tenant (interceptor.TenantFromContext), routed: %s (the baseline has no router to pass it on).\n", strings.Join(seen, ", "))
 }
 
 // fraction prints a fraction of samples, or n/a without samples.

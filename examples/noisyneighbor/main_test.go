@@ -30,7 +30,8 @@ import (
 // checks what it promises while the server is up: its JSON has the
 // processes and a tenant_seen of 1 for every routed class with a tenant;
 // the doctor and status commands it prints run as printed against the
-// server and exit 0 or 1 (a finding), never 2 (usage) or 3 (server); its
+// server and exit 0 or 1 (a finding), never 2 (usage) or 3 (server), and
+// with --routed-partitions 1 and its held worker doctor finds nothing; its
 // Web UI links answer 200, and the query of the shard queue's link lists
 // the routed workflows that ran there.
 func TestDemoKeep(t *testing.T) {
@@ -55,7 +56,7 @@ func TestDemoKeep(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(runCtx, &demo, options{jsonOut: jsonFile, keep: true, dynamicConfig: map[string]any{}}, cfg)
+		done <- run(runCtx, &demo, options{jsonOut: jsonFile, keep: true, dynamicConfig: map[string]any{}, routedPartitions: 1}, cfg)
 	}()
 	t.Cleanup(func() {
 		stop()
@@ -90,7 +91,7 @@ func TestDemoKeep(t *testing.T) {
 	}
 	require.Contains(t, text, "read their own tenant (interceptor.TenantFromContext), routed: quiet 1.00, shard_mates 1.00, noisy 1.00")
 
-	m := regexp.MustCompile(`Temporal at (\S+), namespace (\S+)`).FindStringSubmatch(text)
+	m := regexp.MustCompile(`Temporal at (\S+), namespace ([^,\s]+)`).FindStringSubmatch(text)
 	require.NotNil(t, m, "the demo names its server")
 	address, namespace := m[1], m[2]
 	prefix := regexp.MustCompile(`queues: prefix (\S+) `).FindStringSubmatch(text)
@@ -106,19 +107,18 @@ func TestDemoKeep(t *testing.T) {
 	require.Len(t, commands, 2, "doctor and status")
 	var outputs []string
 	for _, args := range commands {
-		cmd := exec.CommandContext(ctx, bin, args...)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			code = exit.ExitCode()
-		} else {
-			require.NoError(t, err)
-		}
+		code, out := tqrouter(ctx, t, bin, args)
 		require.Contains(t, []int{0, 1}, code, "tqrouter %s exited %d:\n%s", strings.Join(args, " "), code, out)
 		t.Logf("tqrouter %s: exit %d\n%s", strings.Join(args, " "), code, out)
-		outputs = append(outputs, string(out))
+		outputs = append(outputs, out)
 	}
+	// With one partition per routed queue and the demo's held worker
+	// polling them, the layout is healthy: doctor finds nothing (pollers
+	// register within a poll or two).
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		code, out := tqrouter(ctx, t, bin, commands[0])
+		assert.Equal(c, 0, code, "doctor on a healthy layout:\n%s", out)
+	}, time.Minute, 2*time.Second)
 	require.Equal(t, "doctor", commands[0][0])
 	require.Contains(t, strings.Join(commands[0], " "), "--address "+address+" ")
 	require.Contains(t, strings.Join(commands[0], " "), "--prefix "+prefix[1]+" ")
@@ -147,6 +147,18 @@ func TestDemoKeep(t *testing.T) {
 		require.NoError(ct, err)
 		assert.NotEmpty(ct, resp.GetExecutions(), "workflows for %s", query)
 	}, time.Minute, time.Second)
+}
+
+// tqrouter runs the tqrouter binary bin with args and returns its exit
+// status and output.
+func tqrouter(ctx context.Context, t *testing.T, bin string, args []string) (int, string) {
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), string(out)
+	}
+	require.NoError(t, err)
+	return 0, string(out)
 }
 
 // syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.

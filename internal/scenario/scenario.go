@@ -290,12 +290,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	)
 	if routed {
 		name = "routed"
-		rcfg := RoutingConfig(prefix, cfg.Shards)
-		ropts := []interceptor.Option{interceptor.WithLegacyQueues(legacy)}
-		if cfg.WithoutHotTenants {
-			ropts = append(ropts, interceptor.WithoutHotTenants())
-		}
-		table, err := routing.NewTable(rcfg)
+		table, err := routing.NewTable(RoutingConfig(prefix, cfg.Shards))
 		if err != nil {
 			return Result{}, err
 		}
@@ -306,7 +301,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 			}
 			queues = append(queues, q...)
 		}
-		dial = func() (client.Client, error) { return dialRouted(copts, rcfg, ropts) }
+		dial = func() (client.Client, error) { return DialRouted(copts, cfg, prefix) }
 	} else {
 		queues = []string{legacy}
 	}
@@ -526,15 +521,19 @@ func Kinds() []routing.QueueKind { return []routing.QueueKind{routing.Tenant, ro
 // not a flood the server sees any sooner, only one whose calls time out.
 const floodInFlight = 64
 
-// dialRouted dials the client of one process of the routed run, with a
+// DialRouted dials the client of one process of the routed run, with a
 // router of its own in client.Options.Interceptors, as README tells users
 // to wire it: the router routes the starts made through the client, and
 // the workers made from it run its worker interceptor, which passes the
 // tenant on to activities and routes children and continue-as-new. Each
 // API process and worker pod has its own router, which counts only what
-// passes through it.
-func dialRouted(copts client.Options, cfg routing.Config, opts []interceptor.Option) (client.Client, error) {
-	router, err := interceptor.New(registry.Default(), cfg, opts...)
+// passes through it. Every client of the routed run is made here.
+func DialRouted(copts client.Options, cfg Config, prefix string) (client.Client, error) {
+	opts := []interceptor.Option{interceptor.WithLegacyQueues(cmp.Or(cfg.LegacyQueue, interceptor.DefaultLegacyQueue))}
+	if cfg.WithoutHotTenants {
+		opts = append(opts, interceptor.WithoutHotTenants())
+	}
+	router, err := interceptor.New(registry.Default(), RoutingConfig(prefix, cfg.Shards), opts...)
 	if err != nil {
 		return nil, err
 	}
