@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
@@ -52,13 +51,15 @@ type Config struct {
 	// Work is how long each workflow's activity works.
 	Work time.Duration
 	// Slots is the worker budget: activities the run's workers may run at
-	// once, in all. The baseline's one worker has all of them; the routed
-	// run's workers share them as routedWorkers says.
+	// once, in all, divided among WorkerProcs. In the baseline each
+	// process's one worker has its share as fixed slots; in the routed run
+	// each process's workers share theirs as routedWorkers says.
 	Slots int
-	// Headroom is how many activities past Slots the routed run's budget
-	// lets a kind under its fair share start (workers.WithHeadroom); -1,
-	// Default's, leaves the budget's default, a third of Slots. The
-	// baseline's worker has no such thing.
+	// Headroom is how many activities past Slots the routed run's budgets
+	// let a kind under its fair share start (workers.WithHeadroom), in
+	// all, divided among WorkerProcs; -1, Default's, is the budget's
+	// default for the whole of Slots, a third of it. The baseline's
+	// workers have no such thing.
 	Headroom int
 	// Shards is the tenant shard count of the routed run, and the one the
 	// quiet tenants are classified by in both runs.
@@ -71,6 +72,23 @@ type Config struct {
 	// done, terminating the flood's remaining workflows: the noisy stats
 	// then cover only the workflows that completed, and have no makespan.
 	AbandonNoisy bool
+	// Clients is how many API processes start the workflows: each has its
+	// own SDK client and, in the routed run, its own router, which counts
+	// only the starts made through it. Every start of every class goes to
+	// the next client in turn. 0 means 1.
+	Clients int
+	// WorkerProcs is how many worker processes run the workflows: each
+	// polls every queue of the run with its own SDK client (and, in the
+	// routed run, its own router) and its own share of Slots, as worker
+	// pods would. Slots divide evenly, the first Slots%WorkerProcs
+	// processes taking one more; the headroom (Headroom, or a third of
+	// Slots by default) divides the same way, so the fleet's totals are
+	// those of one process. 0 means 1.
+	WorkerProcs int
+	// WithoutHotTenants turns the routed run's hot-tenant isolation off
+	// (interceptor.WithoutHotTenants): fairness alone orders the tenants
+	// of a shard.
+	WithoutHotTenants bool
 }
 
 // Default is the demo's scenario: a flood several seconds deep.
@@ -82,7 +100,7 @@ type Config struct {
 // about 24, and keep the quiet load (36 x 600 ms over 4 s, 5.4 slots on
 // average) within the budget of 12 slots.
 func Default() Config {
-	return Config{Seed: 1, NoisyStarts: 150, QuietTenants: 12, QuietStarts: 3, JobStarts: 5, Work: 600 * time.Millisecond, Slots: 12, Headroom: -1, Shards: 3, Spread: 4 * time.Second}
+	return Config{Seed: 1, NoisyStarts: 150, QuietTenants: 12, QuietStarts: 3, JobStarts: 5, Work: 600 * time.Millisecond, Slots: 12, Headroom: -1, Shards: 3, Spread: 4 * time.Second, Clients: 1, WorkerProcs: 1}
 }
 
 // The classes measured.
@@ -171,17 +189,28 @@ type Stats struct {
 	// Makespan, for the noisy tenant only, is from its first start to its
 	// last completion, as the caller sees them: how long the flood took.
 	Makespan float64 `json:"makespan_ms,omitempty"`
+	// TenantSeen, for the classes with a tenant, is the fraction of the
+	// samples whose activity read its own tenant through
+	// interceptor.TenantFromContext: 1 when the workers run the router's
+	// worker interceptor, 0 without a router (the baseline).
+	TenantSeen *float64 `json:"tenant_seen,omitempty"`
 }
 
 // RunStats describes one run as a whole.
 type RunStats struct {
-	// Budget is how many activities the run's workers may run at once.
+	// Clients and WorkerProcs are the run's API and worker processes (see
+	// [Config]).
+	Clients     int `json:"clients"`
+	WorkerProcs int `json:"worker_procs"`
+	// Budget is how many activities the run's workers may run at once:
+	// the sum over the worker processes.
 	Budget int `json:"budget"`
 	// Headroom is how many more a kind under its fair share may start
-	// when the budget is full (workers.WithHeadroom): 0 in the baseline.
+	// when the budget is full (workers.WithHeadroom), summed over the
+	// worker processes: 0 in the baseline.
 	Headroom int `json:"headroom"`
-	// PeakRunning is the most activities that ran at once, counted by the
-	// activities themselves.
+	// PeakRunning is the most activities that ran at once in all the
+	// worker processes, counted by the activities themselves.
 	PeakRunning int `json:"peak_running"`
 	// Queues is how many task queues the run's workers poll.
 	Queues int `json:"queues"`
@@ -227,6 +256,7 @@ type Env struct {
 
 type sample struct {
 	class, queue      string
+	tenant, seen      string // the start's tenant; the one its activity read
 	wait, close, act  time.Duration
 	started, finished time.Time
 }
@@ -235,8 +265,12 @@ type sample struct {
 // without it one legacy queue, main-queue. prefix keeps the routed queues and
 // workflow IDs of separate runs apart.
 func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (Result, error) {
+	clients, procs := max(cfg.Clients, 1), max(cfg.WorkerProcs, 1)
 	if cfg.Slots < 2 || cfg.Shards < 1 {
 		return Result{}, fmt.Errorf("scenario needs at least 2 slots and 1 shard")
+	}
+	if cfg.Slots < procs {
+		return Result{}, fmt.Errorf("scenario needs at least one slot per worker process: %d slots, %d processes", cfg.Slots, procs)
 	}
 	name := "baseline"
 	legacy := cmp.Or(cfg.LegacyQueue, interceptor.DefaultLegacyQueue) // what every call site names
@@ -245,55 +279,86 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	if copts.Logger == nil {
 		copts.Logger = quietLogger()
 	}
-	workerClient, err := client.Dial(copts)
-	if err != nil {
-		return Result{}, err
+	progress := env.Progress
+	if progress == nil {
+		progress = io.Discard
 	}
-	defer workerClient.Close()
 
-	meter := &saasapp.Meter{}
 	var (
-		queues   []string
-		group    *workers.Group
-		budget   int
-		headroom int
+		queues []string
+		dial   = func() (client.Client, error) { return client.Dial(copts) }
 	)
 	if routed {
 		name = "routed"
-		router, err := interceptor.New(registry.Default(), routing.Config{Prefix: prefix, Shards: cfg.Shards}, interceptor.WithLegacyQueues(legacy))
+		table, err := routing.NewTable(RoutingConfig(prefix, cfg.Shards))
 		if err != nil {
 			return Result{}, err
 		}
-		copts.Interceptors = []sdkinterceptor.ClientInterceptor{router}
-		tenantQueues, _ := router.Table().PollQueues(routing.Tenant)
-		jobQueues, _ := router.Table().PollQueues(routing.Jobs)
-		queues = append(tenantQueues, jobQueues...)
-		if group, budget, headroom, err = routedWorkers(workerClient, queues, cfg.Slots, cfg.Headroom, meter.Register); err != nil {
-			return Result{}, err
+		for _, k := range Kinds() {
+			q, err := table.PollQueues(k)
+			if err != nil {
+				return Result{}, err
+			}
+			queues = append(queues, q...)
 		}
+		dial = func() (client.Client, error) { return DialRouted(copts, cfg, prefix) }
 	} else {
 		queues = []string{legacy}
-		budget = cfg.Slots
-		if group, err = workers.New(workerClient, queues, worker.Options{MaxConcurrentActivityExecutionSize: cfg.Slots}, meter.Register); err != nil {
+	}
+	fmt.Fprintf(progress, "  %-8s starting %d worker process(es) on %d queue(s) and %d client(s)\n", name, procs, len(queues), clients)
+
+	meter := &saasapp.Meter{} // counts the activities of every worker process
+	var budget, headroom int
+	slotShares, roomShares := Shares(cfg.Slots, procs), Shares(cfg.Headroom, procs)
+	if cfg.Headroom < 0 {
+		roomShares = Shares(cfg.Slots/3, procs) // the budget's default for the whole fleet
+	}
+	for i := range procs {
+		wc, err := dial()
+		if err != nil {
 			return Result{}, err
 		}
+		defer wc.Close()
+		slots := slotShares[i]
+		var group *workers.Group
+		if routed {
+			var b, h int
+			if group, b, h, err = routedWorkers(wc, queues, slots, roomShares[i], meter.Register); err != nil {
+				return Result{}, err
+			}
+			budget, headroom = budget+b, headroom+h
+		} else {
+			budget += slots
+			if group, err = workers.New(wc, queues, worker.Options{MaxConcurrentActivityExecutionSize: slots}, meter.Register); err != nil {
+				return Result{}, err
+			}
+		}
+		if err := group.Start(); err != nil {
+			return Result{}, err
+		}
+		defer group.Stop()
 	}
-	if err := group.Start(); err != nil {
-		return Result{}, err
+	starters := make([]client.Client, clients)
+	for i := range starters {
+		c, err := dial()
+		if err != nil {
+			return Result{}, err
+		}
+		defer c.Close()
+		starters[i] = c
 	}
-	defer group.Stop()
-
-	c, err := client.Dial(copts)
-	if err != nil {
-		return Result{}, err
-	}
-	defer c.Close()
+	var turn atomic.Uint64
+	// next is the client of the next start, whatever its class: the
+	// starts go round-robin over the API processes.
+	next := func() client.Client { return starters[(turn.Add(1)-1)%uint64(len(starters))] }
 
 	// Warm every queue with one workflow, as long-lived queues of a real
 	// deployment are: the first task of a fresh queue is slower than the
 	// rest, and would be counted against whichever run has more queues.
+	// They name their queue, so a router leaves them there.
+	fmt.Fprintf(progress, "  %-8s warming %d queue(s) with one workflow each\n", name, len(queues))
 	for _, q := range queues {
-		run, err := workerClient.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: prefix + "-warm-" + q, TaskQueue: q}, saasapp.TokenCleanupWorkflow, saasapp.Input{})
+		run, err := starters[0].ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: prefix + "-warm-" + q, TaskQueue: q}, saasapp.TokenCleanupWorkflow, saasapp.Input{})
 		if err != nil {
 			return Result{}, fmt.Errorf("warming %s: %w", q, err)
 		}
@@ -329,6 +394,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 		}
 		began := time.Now()
 		id := workflowID(prefix, class, tenant, seq)
+		c := next()
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 			ID:        id,
 			TaskQueue: legacy, // every call site names the legacy queue
@@ -347,7 +413,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 		}
 		now := time.Now()
 		mu.Lock()
-		samples = append(samples, sample{class: class, queue: out.ActivityQueue, wait: out.Waited, close: now.Sub(began), act: out.ActivityWait, started: began, finished: now})
+		samples = append(samples, sample{class: class, queue: out.ActivityQueue, tenant: tenant, seen: out.Tenant, wait: out.Waited, close: now.Sub(began), act: out.ActivityWait, started: began, finished: now})
 		mu.Unlock()
 		done.Add(1)
 	}
@@ -410,7 +476,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 		noisyWG.Wait()
 		for seq := range cfg.NoisyStarts {
 			// Already completed ones answer NotFound or a similar error.
-			_ = c.TerminateWorkflow(ctx, workflowID(prefix, Noisy, cast.Noisy, seq), "", "scenario over")
+			_ = starters[0].TerminateWorkflow(ctx, workflowID(prefix, Noisy, cast.Noisy, seq), "", "scenario over")
 		}
 	}
 	noisyWG.Wait()
@@ -432,31 +498,73 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	}
 	res := summarize(samples, !cfg.AbandonNoisy)
 	res.Run = RunStats{
+		Clients: clients, WorkerProcs: procs,
 		Budget: budget, Headroom: headroom, PeakRunning: meter.Peak(), Queues: len(queues),
 		Seed: cfg.Seed, Shards: cfg.Shards, NoisyTenant: cast.Noisy, ShardMateTenants: cast.ShardMates(cfg.Shards),
 	}
 	return res, nil
 }
 
+// RoutingConfig is the routing of the routed run: shards tenant shards
+// of prefix and one overflow queue, written out so that operators' commands
+// can name it.
+func RoutingConfig(prefix string, shards int) routing.Config {
+	return routing.Config{Prefix: prefix, Shards: shards, Overflow: routing.DefaultOverflow}
+}
+
+// Kinds returns the queue kinds the routed run's workers poll: the
+// tenant-scoped workflows' and the system job's.
+func Kinds() []routing.QueueKind { return []routing.QueueKind{routing.Tenant, routing.Jobs} }
+
 // floodInFlight bounds the noisy tenant's start calls in flight at once, as
 // a caller's connection pool or worker count would: a thousand at once is
 // not a flood the server sees any sooner, only one whose calls time out.
 const floodInFlight = 64
 
-// routedWorkers makes the routed run's workers, one per queue it may be
-// started, sharing one work-conserving budget of slots activities at once
-// (workers.Budget): capacity goes to whichever queue has work, so the
-// noisy tenant's queues may use every slot the quiet ones leave idle, as
-// the baseline's single worker may. It returns the group, the budget's
-// limit and its headroom.
+// DialRouted dials the client of one process of the routed run, with a
+// router of its own in client.Options.Interceptors, as README tells users
+// to wire it: the router routes the starts made through the client, and
+// the workers made from it run its worker interceptor, which passes the
+// tenant on to activities and routes children and continue-as-new. Each
+// API process and worker pod has its own router, which counts only what
+// passes through it. Every client of the routed run is made here.
+func DialRouted(copts client.Options, cfg Config, prefix string) (client.Client, error) {
+	opts := []interceptor.Option{interceptor.WithLegacyQueues(cmp.Or(cfg.LegacyQueue, interceptor.DefaultLegacyQueue))}
+	if cfg.WithoutHotTenants {
+		opts = append(opts, interceptor.WithoutHotTenants())
+	}
+	router, err := interceptor.New(registry.Default(), RoutingConfig(prefix, cfg.Shards), opts...)
+	if err != nil {
+		return nil, err
+	}
+	copts.Interceptors = append(slices.Clone(copts.Interceptors), router)
+	return client.Dial(copts)
+}
+
+// Shares divides n among procs processes: n/procs each, and one more for
+// each of the first n%procs, so that the shares add up to n. Slots and
+// headroom divide among the worker processes this way.
+func Shares(n, procs int) []int {
+	s := make([]int, max(procs, 1))
+	for i := range s {
+		s[i] = n / len(s)
+		if i < n%len(s) {
+			s[i]++
+		}
+	}
+	return s
+}
+
+// routedWorkers makes the routed run's workers of one process, one per
+// queue it may be started, sharing one work-conserving budget of slots
+// activities at once and headroom past them (workers.Budget): capacity goes
+// to whichever queue has work, so the noisy tenant's queues may use every
+// slot the quiet ones leave idle, as the baseline's worker may. It returns
+// the group, the budget's limit and its headroom.
 func routedWorkers(c client.Client, queues []string, slots, headroom int, register func(worker.Registry)) (*workers.Group, int, int, error) {
 	// Workflow tasks keep the budget's default, the limit the baseline's
-	// one worker has: the budget compared is activities.
-	var opts []workers.BudgetOption
-	if headroom >= 0 {
-		opts = append(opts, workers.WithHeadroom(headroom))
-	}
-	budget, err := workers.NewBudget(slots, opts...)
+	// worker has: the budget compared is activities.
+	budget, err := workers.NewBudget(slots, workers.WithHeadroom(headroom))
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -480,9 +588,13 @@ func summarize(samples []sample, withMakespan bool) Result {
 	for _, class := range Classes() {
 		var waits, closes, acts []float64
 		var first, last time.Time
+		seen := 0
 		for _, s := range samples {
 			if s.class != class {
 				continue
+			}
+			if s.tenant != "" && s.seen == s.tenant {
+				seen++
 			}
 			waits = append(waits, ms(s.wait))
 			closes = append(closes, ms(s.close))
@@ -511,6 +623,10 @@ func summarize(samples []sample, withMakespan bool) Result {
 		}
 		if class == Noisy && withMakespan && len(waits) > 0 {
 			st.Makespan = ms(last.Sub(first))
+		}
+		if class != Jobs && len(waits) > 0 {
+			f := float64(seen) / float64(len(waits))
+			st.TenantSeen = &f
 		}
 		*res.Class(class) = st
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,12 +81,21 @@ func TestSummarize(t *testing.T) {
 		return sample{class: class, wait: time.Duration(wait) * time.Millisecond, close: time.Duration(end-start) * time.Millisecond,
 			started: t0.Add(time.Duration(start) * time.Millisecond), finished: t0.Add(time.Duration(end) * time.Millisecond)}
 	}
-	samples := []sample{s(Noisy, 30, 5, 900), s(Noisy, 10, 0, 400), s(Noisy, 20, 2, 600), s(Quiet, 7, 100, 200), s(ShardMates, 9, 100, 300)}
+	seen := func(s sample, tenant, seen string) sample { s.tenant, s.seen = tenant, seen; return s }
+	samples := []sample{
+		seen(s(Noisy, 30, 5, 900), "t-1", "t-1"), seen(s(Noisy, 10, 0, 400), "t-1", ""), seen(s(Noisy, 20, 2, 600), "t-1", "t-1"),
+		seen(s(Quiet, 7, 100, 200), "t-2", "t-1"), seen(s(ShardMates, 9, 100, 300), "t-3", "t-3"), s(Jobs, 5, 100, 200),
+	}
 	r := summarize(samples, true)
-	require.Equal(t, Stats{Count: 3, P50: 20, P95: 30, P99: 30, Max: 30, CloseP50: 598, CloseP95: 895, Makespan: 900}, r.Noisy)
+	twoThirds := 2.0 / 3
+	require.Equal(t, Stats{Count: 3, P50: 20, P95: 30, P99: 30, Max: 30, CloseP50: 598, CloseP95: 895, Makespan: 900, TenantSeen: &twoThirds}, r.Noisy)
 	require.Equal(t, 1, r.Quiet.Count)
+	require.Equal(t, 0.0, *r.Quiet.TenantSeen, "another tenant's is not its own")
 	require.Equal(t, 9.0, r.ShardMates.P95)
-	require.Zero(t, r.Jobs.Count)
+	require.Equal(t, 1.0, *r.ShardMates.TenantSeen)
+	require.Equal(t, 1, r.Jobs.Count)
+	require.Nil(t, r.Jobs.TenantSeen, "jobs have no tenant")
+	require.Nil(t, summarize(nil, true).Quiet.TenantSeen, "no samples, no fraction")
 	require.Zero(t, summarize(samples, false).Noisy.Makespan, "an abandoned flood has no makespan")
 }
 
@@ -103,8 +113,12 @@ func TestResultJSON(t *testing.T) {
 	}
 	require.Contains(t, m[Noisy], "makespan_ms")
 	require.NotContains(t, m[Quiet], "makespan_ms")
-	require.Contains(t, m["run"], "budget")
-	require.Contains(t, m["run"], "peak_running")
+	for _, k := range []string{"budget", "peak_running", "clients", "worker_procs"} {
+		require.Contains(t, m["run"], k)
+	}
+	raw, err = json.Marshal(Stats{TenantSeen: new(float64)})
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `"tenant_seen":0`)
 }
 
 func TestParseDynamicConfig(t *testing.T) {
@@ -117,14 +131,20 @@ func TestParseDynamicConfig(t *testing.T) {
 	require.Error(t, ParseDynamicConfig("=1", m))
 }
 
-// TestRun plays a small scenario on the real dev server, both ways, and
-// checks what the figures rest on: every workflow is counted in its class,
-// the classes are the same in both runs, the activities never ran more at
-// once than the budget allows, and (checked inside Run) the server ran the
-// shard mates' work on the noisy tenant's shard queue and no other quiet
-// tenant's.
+// TestRun plays a small scenario on the real dev server, the baseline and
+// the routed run, the routed run once more at production shape (several
+// API processes and worker processes), and checks what the figures rest
+// on: every workflow is counted in its class, the classes are the same in
+// every run, the activities never ran more at once than the budgets allow,
+// the routed workers passed each workflow's tenant on to its activity
+// (the router is in the workers' client.Options.Interceptors), and (checked
+// inside Run) the server ran the shard mates' work on the noisy tenant's
+// shard queue and no other quiet tenant's.
 // It asserts no timing.
 func TestRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a Temporal dev server")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	srv, err := devserver.Start(ctx, devserver.Options{})
@@ -140,30 +160,66 @@ func TestRun(t *testing.T) {
 	require.NotZero(t, mates, "seed 3 has shard mates among 6 tenants")
 	env := Env{ClientOptions: srv.ClientOptions()}
 	prefix := fmt.Sprintf("test%d", time.Now().UnixNano()%1e6)
-	var results []Result
-	for _, routed := range []bool{false, true} {
-		r, err := Run(ctx, env, cfg, routed, prefix)
-		require.NoError(t, err)
-		require.Equal(t, cfg.NoisyStarts, r.Noisy.Count)
-		require.Equal(t, mates*cfg.QuietStarts, r.ShardMates.Count)
-		require.Equal(t, (cfg.QuietTenants-mates)*cfg.QuietStarts, r.Quiet.Count)
-		require.Equal(t, cfg.JobStarts, r.Jobs.Count)
-		require.Positive(t, r.Noisy.Makespan)
-		require.Equal(t, cfg.Slots, r.Run.Budget, "the same budget in both runs")
-		require.Positive(t, r.Run.PeakRunning)
-		// A shared budget may run past its limit by at most one task per
-		// activity poller of each queue (2 by default), as workers.Budget
-		// documents; one worker with fixed slots never does.
-		bound := r.Run.Budget
-		if routed {
-			bound += 2 * r.Run.Queues
-		}
-		require.LessOrEqual(t, r.Run.PeakRunning, bound)
-		require.Equal(t, cast.Noisy, r.Run.NoisyTenant)
-		require.Equal(t, cast.ShardMates(cfg.Shards), r.Run.ShardMateTenants)
-		results = append(results, r)
+	for _, tt := range []struct {
+		name              string
+		routed            bool
+		clients, procs    int
+		budget, room      int
+		wantTenantSeen    float64
+		wantQueuesAtLeast int
+	}{
+		{name: "baseline", clients: 1, procs: 1, budget: 8, wantTenantSeen: 0, wantQueuesAtLeast: 1},
+		{name: "routed", routed: true, clients: 1, procs: 1, budget: 8, room: 2, wantTenantSeen: 1, wantQueuesAtLeast: cfg.Shards + 1},
+		// 8 slots over 3 processes: 3+3+2; the default headroom, 8/3 = 2,
+		// over 3: 1+1+0.
+		{name: "routed/3x2", routed: true, clients: 3, procs: 3, budget: 8, room: 2, wantTenantSeen: 1, wantQueuesAtLeast: cfg.Shards + 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := cfg
+			cfg.Clients, cfg.WorkerProcs, cfg.Headroom = tt.clients, tt.procs, -1
+			r, err := Run(ctx, env, cfg, tt.routed, prefix+"-"+strings.ReplaceAll(tt.name, "/", "-"))
+			require.NoError(t, err)
+			require.Equal(t, cfg.NoisyStarts, r.Noisy.Count)
+			require.Equal(t, mates*cfg.QuietStarts, r.ShardMates.Count)
+			require.Equal(t, (cfg.QuietTenants-mates)*cfg.QuietStarts, r.Quiet.Count)
+			require.Equal(t, cfg.JobStarts, r.Jobs.Count)
+			require.Positive(t, r.Noisy.Makespan)
+			require.Equal(t, tt.clients, r.Run.Clients)
+			require.Equal(t, tt.procs, r.Run.WorkerProcs)
+			require.Equal(t, tt.budget, r.Run.Budget, "the processes' budgets add up to the same budget in every run")
+			require.Equal(t, tt.room, r.Run.Headroom)
+			require.Positive(t, r.Run.PeakRunning)
+			// A shared budget may run past its limit by at most one task per
+			// activity poller of each queue (2 by default), as workers.Budget
+			// documents; one worker with fixed slots never does.
+			bound := r.Run.Budget
+			if tt.routed {
+				bound += 2 * r.Run.Queues * tt.procs
+			}
+			require.LessOrEqual(t, r.Run.PeakRunning, bound)
+			require.Equal(t, cast.Noisy, r.Run.NoisyTenant)
+			require.Equal(t, cast.ShardMates(cfg.Shards), r.Run.ShardMateTenants)
+			require.GreaterOrEqual(t, r.Run.Queues, tt.wantQueuesAtLeast)
+			for _, class := range []string{Quiet, ShardMates, Noisy} {
+				require.NotNil(t, r.Class(class).TenantSeen, class)
+				require.Equal(t, tt.wantTenantSeen, *r.Class(class).TenantSeen, "%s: the fraction of activities that read their own tenant", class)
+			}
+			require.Nil(t, r.Jobs.TenantSeen, "jobs have no tenant")
+		})
 	}
-	require.Equal(t, 1, results[0].Run.Queues)
-	require.Equal(t, cfg.Slots, results[0].Run.Budget, "the baseline's one worker has the whole budget")
-	require.GreaterOrEqual(t, results[1].Run.Queues, cfg.Shards+1, "every shard and the jobs queue")
+}
+
+func TestShares(t *testing.T) {
+	for _, tt := range []struct{ n, procs int }{{12, 1}, {12, 2}, {12, 5}, {8, 3}, {4, 3}, {0, 2}, {3, 3}} {
+		got := Shares(tt.n, tt.procs)
+		require.Len(t, got, tt.procs)
+		sum := 0
+		for i, s := range got {
+			require.InDelta(t, float64(tt.n)/float64(tt.procs), s, 1, "%d over %d, process %d", tt.n, tt.procs, i)
+			sum += s
+		}
+		require.Equal(t, tt.n, sum, "%d over %d adds up", tt.n, tt.procs)
+	}
+	require.Equal(t, []int{3, 3, 2}, Shares(8, 3), "the first processes take the remainder")
+	require.Equal(t, []int{1, 1, 0}, Shares(2, 3))
 }
