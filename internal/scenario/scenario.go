@@ -309,10 +309,11 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 
 	meter := &saasapp.Meter{} // counts the activities of every worker process
 	var budget, headroom int
-	slotShares, roomShares := Shares(cfg.Slots, procs), Shares(cfg.Headroom, procs)
-	if cfg.Headroom < 0 {
-		roomShares = Shares(cfg.Slots/3, procs) // the budget's default for the whole fleet
+	room := cfg.Headroom
+	if room < 0 {
+		room = cfg.Slots / 3 // the budget's default, for the whole fleet
 	}
+	slotShares, roomShares := Shares(cfg.Slots, procs), Shares(room, procs)
 	for i := range procs {
 		wc, err := dial()
 		if err != nil {
