@@ -539,7 +539,14 @@ func DialRouted(copts client.Options, cfg Config, prefix string) (client.Client,
 		return nil, err
 	}
 	copts.Interceptors = append(slices.Clone(copts.Interceptors), router)
-	return client.Dial(copts)
+	c, err := client.Dial(copts)
+	if err != nil {
+		return nil, err
+	}
+	// Each API process of a fleet sees a part of a flood; the server's
+	// backlog of the shard lets it isolate the flood as one process would.
+	router.AttachClient(c, copts.Namespace)
+	return c, nil
 }
 
 // Shares divides n among procs processes: n/procs each, and one more for
