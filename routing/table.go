@@ -269,7 +269,7 @@ func (t *Table) route(r *Route, kind QueueKind, tenant string, weight float32) e
 // A pinned tenant keeps its own queue, and with [NoOverflow] the tenant
 // stays on its shard.
 func (t *Table) HotRoute(kind QueueKind, tenant string, weight float32) (r Route, err error) {
-	err = t.route(&r, kind, tenant, weight) // inlined, as TenantRoute is
+	err = t.route(&r, kind, tenant, weight) // fills r in place, as TenantRoute does
 	if r.Overflow != "" {
 		r.Role, r.TaskQueue = OverflowQueue, r.Overflow
 	}

@@ -62,13 +62,7 @@ func ValidateTenant(id string) error {
 // bytes for the printable-ASCII IDs nearly every tenant has, with nothing
 // to allocate.
 func validTenant(id string) bool {
-	if len(id) == 0 || len(id) > MaxTenantLen {
-		return false
-	}
-	if !names.PrintableASCII(id) {
-		return names.Check(id, MaxTenantLen) == nil // a derived key is ASCII
-	}
-	return id[0] != ' ' && id[len(id)-1] != ' ' && (len(id) != MaxFairnessKeyLen || !isDerivedKey(id))
+	return names.Valid(id, MaxTenantLen) && (len(id) != MaxFairnessKeyLen || !isDerivedKey(id))
 }
 
 // isDerivedKey reports whether s has the form of a derived fairness key:

@@ -45,6 +45,19 @@ func Check(s string, maxLen int) error {
 	return nil
 }
 
+// Valid reports whether [Check] accepts s, without building the reason:
+// for the printable-ASCII names nearly every caller has, one pass over the
+// bytes and nothing allocated.
+func Valid(s string, maxLen int) bool {
+	if len(s) == 0 || len(s) > maxLen {
+		return false
+	}
+	if PrintableASCII(s) {
+		return s[0] != ' ' && s[len(s)-1] != ' '
+	}
+	return Check(s, maxLen) == nil
+}
+
 // Word-at-a-time constants: a byte of ones, and the high bit of every byte.
 const (
 	ones  = 0x0101010101010101

@@ -20,6 +20,10 @@ func TestCheck(t *testing.T) {
 func TestCheckDoesNotAllocate(t *testing.T) {
 	id := "38d69f70-d254-41a7-9ebf-aeab054c8c61"
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = Check(id, 255) }))
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = Valid("tenant-ü-☃", 255) }))
+	assert.True(t, Valid("tenant-ü-☃", 255))
+	assert.False(t, Valid(" acme", 255))
+	assert.False(t, Valid("acme", 3))
 }
 
 // printableASCII is PrintableASCII written the obvious way.
@@ -60,6 +64,9 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("PrintableASCII(%q) = %v, want %v", s, got, want)
 		}
 		err := Check(s, 64)
+		if Valid(s, 64) != (err == nil) {
+			t.Fatalf("Valid(%q) = %v, Check says %v", s, Valid(s, 64), err)
+		}
 		if err == nil && (s == "" || !utf8.ValidString(s) || len(s) > 64 || strings.TrimSpace(s) != s || strings.ContainsFunc(s, isControl)) {
 			t.Fatalf("Check(%q) accepted it", s)
 		}
