@@ -314,3 +314,31 @@ func TestActivityTenantFollowsTheSameRule(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, tenant)
 }
+
+// TestAMemoTheRouterCannotDecode: a memo encrypted by a codec the router
+// was not given (see WithDataConverter) neither names nor refutes a
+// tenant: the header, checked against the fairness key, still gives it;
+// with nothing else, the workflow's tenant cannot be read.
+func TestAMemoTheRouterCannotDecode(t *testing.T) {
+	h := saas(t)
+	long := strings.Repeat("l", 100)
+	encrypted := &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("binary/encrypted")}, Data: []byte("x")}
+	info := &workflow.Info{
+		TaskQueueName: routing.TaskQueueName("saas", routing.Tenant, routing.StableShard(long, shards)),
+		Priority:      temporal.Priority{FairnessKey: routing.FairnessKey(long)},
+		Memo:          &commonpb.Memo{Fields: map[string]*commonpb.Payload{DefaultMemoKey: encrypted}},
+	}
+	tenant, err := h.router.workflowTenant(tenantHeaderOf(t, long), info)
+	require.NoError(t, err)
+	assert.Equal(t, long, tenant)
+	_, err = h.router.workflowTenant(tenantHeaderOf(t, "victim"), info)
+	assert.ErrorIs(t, err, ErrTenantMismatch, "the derived key still refutes a header")
+	_, err = h.router.workflowTenant(nil, info)
+	assert.ErrorIs(t, err, ErrInvalidTenant)
+	assert.Contains(t, err.Error(), "WithDataConverter")
+
+	// A memo that decodes, but not to a string, is invalid, not opaque.
+	info.Memo.Fields[DefaultMemoKey] = mustPayload(t, 42)
+	_, err = h.router.workflowTenant(tenantHeaderOf(t, long), info)
+	assert.ErrorIs(t, err, ErrInvalidTenant)
+}
