@@ -3,6 +3,7 @@ package interceptor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -92,7 +93,13 @@ type source struct {
 	name    string // the place, for errors; never the value
 	tenant  string
 	present bool
-	err     error // present, but unreadable
+	err     error // present, but not a tenant ID
+	// opaque marks an err that says only that the router cannot decode
+	// the value (an encoding its data converter does not know, such as a
+	// memo encrypted by a codec it was not given): such a source neither
+	// names nor refutes a tenant, and its err is the reason only when no
+	// other source names one.
+	opaque bool
 }
 
 // resolveTenant is the one rule that gives a start, or a running workflow,
@@ -103,14 +110,22 @@ type source struct {
 // workflow's, on a routed queue of a tenant-scoped kind) must be the
 // tenant's own ([routing.FairnessKey]); when no other source is present it
 // names the tenant itself, unless it is a derived key, which names a tenant
-// only through a hash. No source at all is "" and no error. Errors wrap
+// only through a hash. A source the router cannot decode (opaque) neither
+// names nor refutes a tenant; it is the error only when nothing else names
+// one. No source at all is "" and no error. Errors wrap
 // [ErrInvalidTenant] or [ErrTenantMismatch], and name the sources, never a
 // tenant.
 func resolveTenant(fairnessKey string, sources ...source) (string, error) {
 	tenant, from := "", ""
+	var opaqueErr error // of the first opaque source
 	for _, s := range sources {
 		switch {
 		case !s.present:
+			continue
+		case s.opaque:
+			if opaqueErr == nil {
+				opaqueErr = s.err
+			}
 			continue
 		case s.err != nil:
 			return "", s.err
@@ -126,14 +141,12 @@ func resolveTenant(fairnessKey string, sources ...source) (string, error) {
 		}
 	}
 	switch {
-	case fairnessKey == "":
-		return tenant, nil
-	case from != "" && routing.FairnessKey(tenant) != fairnessKey:
+	case from != "" && fairnessKey != "" && routing.FairnessKey(tenant) != fairnessKey:
 		return "", mismatch(from, "fairness key")
 	case from != "":
 		return tenant, nil
-	case isDerivedKey(fairnessKey):
-		return "", nil
+	case fairnessKey == "" || isDerivedKey(fairnessKey):
+		return "", opaqueErr // a derived key names no tenant by itself
 	}
 	if err := validate(fairnessKey, "fairness key"); err != nil {
 		return "", err
@@ -178,7 +191,7 @@ func (r *Router) headerSource(header map[string]*commonpb.Payload) source {
 	s := source{name: "header " + tenantHeader}
 	var p *commonpb.Payload
 	if p, s.present = header[tenantHeader]; s.present {
-		s.tenant, s.err = r.payloadTenant(p, s.name)
+		s.tenant, s.opaque, s.err = r.payloadTenant(p, s.name)
 	}
 	return s
 }
@@ -194,16 +207,18 @@ func (r *Router) headerTenant(header map[string]*commonpb.Payload) (tenant strin
 	return tenant, true, err
 }
 
-// payloadTenant decodes a payload that must hold a tenant ID.
-func (r *Router) payloadTenant(p *commonpb.Payload, where string) (string, error) {
+// payloadTenant decodes a payload that must hold a tenant ID; opaque says
+// that the router's data converter does not know its encoding (see
+// source).
+func (r *Router) payloadTenant(p *commonpb.Payload, where string) (tenant string, opaque bool, err error) {
 	if p == nil {
-		return "", fmt.Errorf("%w: %s is a nil payload", ErrInvalidTenant, where)
+		return "", false, fmt.Errorf("%w: %s is a nil payload", ErrInvalidTenant, where)
 	}
-	var s string
-	if err := r.converter().FromPayload(p, &s); err != nil {
-		return "", fmt.Errorf("%w: %s does not decode to a string (a codec the router does not know? see WithDataConverter): %v", ErrInvalidTenant, where, err)
+	if err := r.converter().FromPayload(p, &tenant); err != nil {
+		return "", errors.Is(err, converter.ErrEncodingIsNotSupported),
+			fmt.Errorf("%w: %s does not decode to a string (a codec the router does not know? see WithDataConverter): %v", ErrInvalidTenant, where, err)
 	}
-	return s, nil
+	return tenant, false, nil
 }
 
 // memoSource is the tenant in a start's memo field. The SDK accepts any
@@ -221,7 +236,7 @@ func (r *Router) memoSource(memo map[string]any) source {
 	case string:
 		s.tenant = v
 	case *commonpb.Payload:
-		s.tenant, s.err = r.payloadTenant(v, fmt.Sprintf("memo field %q", key))
+		s.tenant, s.opaque, s.err = r.payloadTenant(v, fmt.Sprintf("memo field %q", key))
 	case nil:
 		s.err = fmt.Errorf("%w: memo field %q is nil", ErrInvalidTenant, key)
 	default:
@@ -236,7 +251,7 @@ func (r *Router) recordedMemoSource(memo *commonpb.Memo) source {
 	s := source{name: "memo field"}
 	var p *commonpb.Payload
 	if p, s.present = memo.GetFields()[r.opts.memoKey]; s.present {
-		s.tenant, s.err = r.payloadTenant(p, fmt.Sprintf("memo field %q", r.opts.memoKey))
+		s.tenant, s.opaque, s.err = r.payloadTenant(p, fmt.Sprintf("memo field %q", r.opts.memoKey))
 	}
 	return s
 }

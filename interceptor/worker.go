@@ -18,7 +18,9 @@ type workflowTenantKey struct{}
 
 // WorkflowTenant returns the tenant of the running workflow when the router
 // is a worker interceptor; ok is false for a workflow without one (a system
-// job, or an unrouted start).
+// job, or an unrouted start), and for one whose tenant cannot be read (its
+// header, memo field and fairness key disagree, or one is invalid: see
+// docs/tenants.md).
 func WorkflowTenant(ctx workflow.Context) (tenant string, ok bool) {
 	tenant, _ = ctx.Value(workflowTenantKey{}).(string)
 	return tenant, tenant != ""
