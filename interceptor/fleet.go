@@ -143,8 +143,10 @@ func (f *fleet) maybeAsk(d *detector, sh *shard, queue string, now time.Time) {
 	if f.tokensAt.IsZero() {
 		f.tokensAt = now
 	}
-	f.tokens = min(askBurst, f.tokens+now.Sub(f.tokensAt).Seconds()*askRate)
-	f.tokensAt = now
+	if dt := now.Sub(f.tokensAt); dt > 0 { // a clock that steps back refills nothing
+		f.tokens = min(askBurst, f.tokens+dt.Seconds()*askRate)
+		f.tokensAt = now
+	}
 	if f.tokens < 1 {
 		return
 	}
