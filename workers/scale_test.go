@@ -83,8 +83,8 @@ func BenchmarkGrantWithIdleQueues(b *testing.B) {
 			defer stop()
 			settled(budget, 2*n)
 			// The first polls of the first 12 idle queues counted, while
-			// the budget had room; the busy queue's first poll waits for
-			// them to age (200 ms). b.Loop's timer starts after it.
+			// the budget had room: let them age (200 ms) before timing.
+			time.Sleep(DefaultIdlePollAfter + 50*time.Millisecond)
 			permit, _ := s.ReserveSlot(ctx, busy)
 			s.MarkSlotUsed(markInfo{permit: permit})
 			s.ReleaseSlot(permitInfo{permit: permit})
