@@ -87,10 +87,10 @@ type pool struct {
 	keys     map[pollKey]*keyState
 	named    map[string]*classState
 	ready    []*classHeap // per weight: classes with keys whose waiters may be granted
-	active   map[int]int        // weight → classes active (see underShare)
-	seq      uint64             // arrival order of waiters
-	held     []heldTask         // strict pools only; served before waiters
-	timer    func() bool        // stops the pending aging timer, if any
+	active   map[int]int  // weight → classes active (see underShare)
+	seq      uint64       // arrival order of waiters
+	held     []heldTask   // strict pools only; served before waiters
+	timer    func() bool  // stops the pending aging timer, if any
 	timerAt  time.Time
 	nWaiting int         // waiters of keys not held
 	fresh    []*keyState // keys never granted a poll that had waiters; see rule 1
