@@ -437,7 +437,11 @@ func TestBudgetSharesByKind(t *testing.T) {
 // with 2 more waiting, then 3 jobs. The jobs kind is under its fair share
 // (3 of 6), so all 3 jobs start before any tenant task ends: 2 through the
 // jobs queue's idle polls, the 3rd in the headroom of 3, while the tenant
-// kind, over its share, never runs more than the limit. Without headroom
+// kind, over its share, gets none of the headroom: it runs at most the
+// limit plus what its queue's uncounted polls brought (one per poller;
+// with the SDK's eager activities on, 6 eager tasks and the poll left out
+// since start made 7 in 3 of 6 runs, before and after the budget's
+// rewrite). Without headroom
 // the 3rd job waits for tenant tasks to end. An order of events, not a
 // timing: the tenant tasks last 2 s, the jobs 3 s (so that the jobs queue
 // does not go idle, which would give the 3rd job an idle poll).
@@ -508,7 +512,7 @@ func TestBudgetHeadroom(t *testing.T) {
 				}
 			}
 			require.Len(t, jobStarts, 3)
-			require.Equal(t, limit, tenantPeak, "the kind over its share stays within the limit: %v", events)
+			require.LessOrEqual(t, tenantPeak, limit+activityPollers, "the kind over its share took headroom: %v", events)
 			if headroom > 0 {
 				require.Less(t, jobStarts[2], firstEnd, "a job waited for the tenant kind's tasks: %v", events)
 			} else {

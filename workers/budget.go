@@ -52,12 +52,13 @@ const defaultNexusSlots = 1000
 // [DefaultIdlePollAfter]); it grants a poll while that count is under the
 // limit. A poll that has waited longer is taken for an idle queue's: it
 // stops counting, so idle queues' minute-long polls hold nothing. An idle
-// queue (its last poll came back empty or late, nothing of it runs, or it
-// was never polled) has one poll out at once, uncounted, so a task that
-// reaches it starts without waiting for room, and a worker that starts
-// with thousands of idle queues finds the one with work at once. A queue
-// whose last poll brought a task at once has a backlog and polls with all
-// its pollers, counted.
+// queue (its last poll came back empty or late, and nothing of it runs)
+// has one poll out at once, uncounted, so a task that reaches it starts
+// without waiting for room. A queue never polled has its first poll
+// counted while the budget has room, and uncounted once it is full, so a
+// worker that starts with thousands of idle queues has a poll on each at
+// once and finds the one with work. A queue whose last poll brought a task
+// at once has a backlog and polls with all its pollers, counted.
 //
 // Who goes first when room is short: every queue belongs to a [Class],
 // given by the group that polls it ([WithClass], [WithQueueClass]; each
@@ -80,8 +81,8 @@ const defaultNexusSlots = 1000
 // The bound: a poll taken for idle can still return a task, so the tasks
 // running at once can exceed limit + headroom by the polls outstanding on
 // idle queues: under steady load by none; when work reaches idle queues
-// (or a worker starts with a backlog on many queues), by at most one per
-// idle activity queue (one per poller for a queue whose backlog ran out
+// (or a worker starts with a backlog on more queues than the limit), by at
+// most one per idle activity queue (one per poller for a queue whose backlog ran out
 // within the last poll timeout). Eager activities and eager workflow
 // starts are granted only within the limit. [WithStrictLimit] makes the
 // limit hard: no headroom, and such tasks wait in the worker. Tests:

@@ -19,13 +19,15 @@
 // number of queues instead starves a busy queue while idle ones keep their
 // share. A [Budget] ([NewBudget], [WithBudget]) is one limit for all the
 // queues of one or more groups: capacity goes to the queues that have work,
-// and an idle queue holds none of it. When capacity is short, kinds share
-// it first (a jobs group and a tenant group under one budget each get
-// their turn, whatever their number of queues), then the queues of a kind,
-// the overflow queues of flooding tenants last. A kind under its fair
-// share may go past the limit into the budget's headroom ([WithHeadroom]),
-// so it does not wait for a flood's tasks to end; the kinds over their
-// share pay it back.
+// and an idle queue holds none of it. When capacity is short, classes share
+// it first ([Class]: by default each group is one; [WithClass] and
+// [WithQueueClass] name them, for example one per kind, and a kind's
+// overflow queues one of weight 4), then the queues of a class. A class
+// under its fair share may go past the limit into the budget's headroom
+// ([WithHeadroom]), so it does not wait for a flood's tasks to end; the
+// classes over their share pay it back. [Budget.Tuner] serves plain SDK
+// workers from the same budget. docs/workers.md has the semantics, the
+// lifecycle and the measured costs at hundreds of queues.
 //
 // # Stopping under traffic
 //

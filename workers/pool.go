@@ -79,17 +79,18 @@ type pool struct {
 	clock     clock
 
 	mu       sync.Mutex // protects the fields below
+	now      time.Time  // the time of the call under way, read once when it takes mu
 	used     int
 	eager    int
 	nYoung   int
 	young    []*grant // in grant order, so by age; may hold grants no longer young
 	keys     map[pollKey]*keyState
 	named    map[string]*classState
-	ready    map[int]*classHeap // weight → classes with keys whose waiters may be granted
-	active   map[int]int        // weight → classes active (see underShare)
-	seq      uint64             // arrival order of waiters
-	held     []heldTask         // strict pools only; served before waiters
-	timer    func() bool        // stops the pending aging timer, if any
+	ready    []*classHeap // per weight: classes with keys whose waiters may be granted
+	active   map[int]int  // weight → classes active (see underShare)
+	seq      uint64       // arrival order of waiters
+	held     []heldTask   // strict pools only; served before waiters
+	timer    func() bool  // stops the pending aging timer, if any
 	timerAt  time.Time
 	nWaiting int         // waiters of keys not held
 	fresh    []*keyState // keys never granted a poll that had waiters; see rule 1
@@ -191,7 +192,6 @@ func newPool(limit int, idleAfter time.Duration, c clock) *pool {
 	return &pool{
 		limit: limit, idleAfter: idleAfter, clock: c,
 		keys: map[pollKey]*keyState{}, named: map[string]*classState{}, active: map[int]int{},
-		ready: map[int]*classHeap{},
 	}
 }
 
@@ -199,6 +199,7 @@ func newPool(limit int, idleAfter time.Duration, c clock) *pool {
 // new to the pool joins class cs.
 func (p *pool) reserve(ctx context.Context, key pollKey, cs *classState) (*grant, error) {
 	p.mu.Lock()
+	p.now = p.clock.Now()
 	ks := p.keyLocked(key, cs)
 	p.seq++
 	w := &waiter{seq: p.seq, ch: make(chan *grant, 1)}
@@ -214,6 +215,7 @@ func (p *pool) reserve(ctx context.Context, key pollKey, cs *classState) (*grant
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.now = p.clock.Now()
 	for i, x := range ks.waiters {
 		if x == w {
 			ks.waiters = append(ks.waiters[:i], ks.waiters[i+1:]...)
@@ -232,19 +234,21 @@ func (p *pool) reserve(ctx context.Context, key pollKey, cs *classState) (*grant
 func (p *pool) tryReserve(key pollKey, cs *classState) *grant {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.now = p.clock.Now()
 	p.dispatchLocked() // room that aging made goes to held tasks and waiting polls first
 	if len(p.held) > 0 || !p.roomLocked() {
 		return nil
 	}
 	p.eager++
-	return &grant{ks: p.keyLocked(key, cs), at: p.clock.Now(), state: grantEager}
+	return &grant{ks: p.keyLocked(key, cs), at: p.now, state: grantEager}
 }
 
 // markUsed counts g's task as running. In a strict pool, a task from an
 // aged poll that finds no room waits here until a task ends.
 func (p *pool) markUsed(g *grant) {
 	p.mu.Lock()
-	now := p.clock.Now()
+	p.now = p.clock.Now()
+	now := p.now
 	p.ageLocked(now)
 	wasAged := g.state == grantAged
 	if g.state == grantYoung || wasAged {
@@ -282,6 +286,7 @@ func (p *pool) startLocked(g *grant) {
 func (p *pool) release(g *grant) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.now = p.clock.Now()
 	p.releaseLocked(g)
 }
 
@@ -362,11 +367,7 @@ func (p *pool) updateLocked(ks *keyState) {
 		ks.nReady = len(ks.waiters)
 		p.nWaiting += ks.nReady
 	}
-	h := p.ready[cs.weight]
-	if h == nil {
-		h = &classHeap{}
-		p.ready[cs.weight] = h
-	}
+	h := p.readyHeap(cs.weight)
 	switch {
 	case len(cs.keys) > 0 && cs.index < 0:
 		heap.Push(h, cs)
@@ -392,7 +393,7 @@ func (p *pool) grantAgedLocked(ks *keyState) {
 	ks.polls++
 	ks.aged++
 	ks.polled = true
-	w.ch <- &grant{ks: ks, at: p.clock.Now(), state: grantAged}
+	w.ch <- &grant{ks: ks, at: p.now, state: grantAged}
 }
 
 // grantFreshLocked applies rule 1 to the keys never polled once the pool
@@ -443,7 +444,7 @@ func (p *pool) ageLocked(now time.Time) {
 // the next aging if capacity held by young polls is all that keeps a
 // waiter waiting.
 func (p *pool) dispatchLocked() {
-	now := p.clock.Now()
+	now := p.now
 	p.ageLocked(now)
 	for len(p.held) > 0 && p.roomLocked() {
 		h := p.held[0]
@@ -490,6 +491,7 @@ func (p *pool) dispatchLocked() {
 	p.timer = p.clock.AfterFunc(next.Sub(now), func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		p.now = p.clock.Now()
 		p.timer = nil
 		p.dispatchLocked()
 	})
@@ -507,10 +509,10 @@ func (p *pool) nextLocked() *classState {
 	}
 	var next *classState
 	for _, h := range p.ready {
-		if len(*h) == 0 {
+		if len(h.classes) == 0 {
 			continue
 		}
-		cs := (*h)[0]
+		cs := h.classes[0]
 		if !room && !underShare(cs, p.limit, inv) {
 			continue
 		}
@@ -528,7 +530,8 @@ type poolSnapshot struct {
 func (p *pool) snapshot() poolSnapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.ageLocked(p.clock.Now())
+	p.now = p.clock.Now()
+	p.ageLocked(p.now)
 	s := poolSnapshot{used: p.used, young: p.nYoung, eager: p.eager, waiting: p.nWaiting + len(p.held)}
 	for _, ks := range p.keys {
 		s.aged += ks.aged
@@ -559,28 +562,45 @@ func (h *keyHeap) Pop() any {
 	return ks
 }
 
-// classHeap orders the pool's ready classes by classBefore.
-type classHeap []*classState
-
-func (h classHeap) Len() int { return len(h) }
-func (h classHeap) Less(i, j int) bool {
-	return classBefore(h[i], h[j], h[i].keys[0].seq(), h[j].keys[0].seq())
+// readyHeap returns the heap of ready classes of weight w.
+func (p *pool) readyHeap(w int) *classHeap {
+	for _, h := range p.ready {
+		if h.weight == w {
+			return h
+		}
+	}
+	h := &classHeap{weight: w}
+	p.ready = append(p.ready, h)
+	return h
 }
-func (h classHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+
+// classHeap orders the pool's ready classes of one weight by classBefore.
+type classHeap struct {
+	weight  int
+	classes []*classState
+}
+
+func (h *classHeap) Len() int { return len(h.classes) }
+func (h *classHeap) Less(i, j int) bool {
+	a, b := h.classes[i], h.classes[j]
+	return classBefore(a, b, a.keys[0].seq(), b.keys[0].seq())
+}
+func (h *classHeap) Swap(i, j int) {
+	c := h.classes
+	c[i], c[j] = c[j], c[i]
+	c[i].index, c[j].index = i, j
 }
 func (h *classHeap) Push(x any) {
 	cs := x.(*classState)
-	cs.index = len(*h)
-	*h = append(*h, cs)
+	cs.index = len(h.classes)
+	h.classes = append(h.classes, cs)
 }
 func (h *classHeap) Pop() any {
-	old := *h
-	cs := old[len(old)-1]
-	old[len(old)-1] = nil
+	c := h.classes
+	cs := c[len(c)-1]
+	c[len(c)-1] = nil
 	cs.index = -1
-	*h = old[:len(old)-1]
+	h.classes = c[:len(c)-1]
 	return cs
 }
 

@@ -83,8 +83,8 @@ func BenchmarkGrantWithIdleQueues(b *testing.B) {
 			defer stop()
 			settled(budget, 2*n)
 			// The first polls of the first 12 idle queues counted, while
-			// the budget had room; the busy queue's first poll waits for
-			// them to age (200 ms). b.Loop's timer starts after it.
+			// the budget had room: let them age (200 ms) before timing.
+			time.Sleep(DefaultIdlePollAfter + 50*time.Millisecond)
 			permit, _ := s.ReserveSlot(ctx, busy)
 			s.MarkSlotUsed(markInfo{permit: permit})
 			s.ReleaseSlot(permitInfo{permit: permit})
@@ -152,4 +152,46 @@ func TestStartupWithManyIdleQueues(t *testing.T) {
 	t.Logf("the queue with work got a workflow slot after %v and an activity slot after %v (fake time)",
 		wfAt.Sub(start), actAt.Sub(start))
 	require.Equal(t, 1, b.InUse())
+}
+
+// BenchmarkGrantRatio reports how much more a busy queue's grant costs
+// beside 2,000 idle queues than beside 10 (the metric x2000/x10), both
+// through [Budget.Tuner], measured in alternating batches of 100 cycles so
+// that the load of a shared machine weighs on both alike. It reports; it
+// asserts nothing.
+func BenchmarkGrantRatio(b *testing.B) {
+	ctx := context.Background()
+	busy := reserveInfo{queue: "busy", kind: enumspb.TASK_QUEUE_KIND_NORMAL}
+	setup := func(n int) worker.SlotSupplier {
+		budget, err := NewBudget(12, WithMeterProvider(noop.NewMeterProvider()))
+		require.NoError(b, err)
+		tuner, err := budget.Tuner()
+		require.NoError(b, err)
+		s := tuner.GetActivityTaskSlotSupplier()
+		b.Cleanup(idleQueues(b, s, n, 2, enumspb.TASK_QUEUE_KIND_NORMAL))
+		settled(budget, 2*n)
+		return s
+	}
+	few, many := setup(10), setup(2000)
+	time.Sleep(DefaultIdlePollAfter + 50*time.Millisecond) // the first polls that counted age
+	cycles := func(s worker.SlotSupplier) time.Duration {
+		start := time.Now()
+		for range 100 {
+			permit, _ := s.ReserveSlot(ctx, busy)
+			s.MarkSlotUsed(markInfo{permit: permit})
+			s.ReleaseSlot(permitInfo{permit: permit})
+		}
+		return time.Since(start)
+	}
+	cycles(few)
+	cycles(many)
+	var tFew, tMany time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		tFew += cycles(few)
+		tMany += cycles(many)
+	}
+	b.ReportMetric(float64(tMany)/float64(tFew), "x2000/x10")
+	b.ReportMetric(float64(tFew)/float64(b.N*100), "ns/grant@10")
+	b.ReportMetric(float64(tMany)/float64(b.N*100), "ns/grant@2000")
 }
