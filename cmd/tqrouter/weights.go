@@ -36,7 +36,11 @@ tenant (empty, comments only) is refused, since it would remove every
 override: pass --allow-empty to mean that. If a queue would hold
 more overrides than --max-overrides (the server's default limit,
 matching.maxFairnessKeyWeightOverrides, is 1000), it stops with an error
-before writing anything. An override applies to tasks the server queues
+before writing anything, saying what helps. Every listed tenant's weight
+also goes on its overflow queue (the router decides at run time which
+tenants flood), so an overflow queue holds the overrides of every tenant
+whose hash picks it: past 1000 tenants, more overflow queues (--overflow,
+the same as the router's) help, more shards do not. An override applies to tasks the server queues
 after it; the weight a start carries is overridden.
 
 --key-rate R also sets, on the activity tasks of every routed queue, the
