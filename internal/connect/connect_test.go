@@ -218,3 +218,30 @@ func TestZeroFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, client.Options{HostPort: DefaultAddress, Namespace: DefaultNamespace}, opts)
 }
+
+// TestExistingServer: an address from a flag, the environment or a
+// profile names a server; nothing at all leaves the caller free to start
+// one.
+func TestExistingServer(t *testing.T) {
+	file := writeConfig(t, twoProfiles)
+	noFile := env{"TEMPORAL_CONFIG_FILE": "/nonexistent"}
+	_, named, err := Flags{}.ExistingServer(noFile)
+	require.NoError(t, err)
+	require.False(t, named)
+	_, named, err = Flags{Namespace: "ns", APIKey: "k"}.ExistingServer(noFile)
+	require.NoError(t, err)
+	require.False(t, named, "a namespace or a key names no server")
+	for name, tc := range map[string]struct {
+		f Flags
+		e env
+	}{
+		"flag":    {Flags{Address: "flag.example:7233"}, noFile},
+		"env":     {Flags{}, env{"TEMPORAL_CONFIG_FILE": "/nonexistent", "TEMPORAL_ADDRESS": "env.example:7233"}},
+		"profile": {Flags{Profile: "prod"}, env{"TEMPORAL_CONFIG_FILE": file}},
+	} {
+		opts, named, err := tc.f.ExistingServer(tc.e)
+		require.NoError(t, err, name)
+		require.True(t, named, name)
+		require.NotEqual(t, DefaultAddress, opts.HostPort, name)
+	}
+}
