@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"math/big"
 	"os"
@@ -244,4 +245,31 @@ func TestExistingServer(t *testing.T) {
 		require.True(t, named, name)
 		require.NotEqual(t, DefaultAddress, opts.HostPort, name)
 	}
+}
+
+// FuzzConfigFile: whatever the config file holds, ClientOptions returns
+// options with an address and a namespace, or an error wrapping ErrConfig;
+// never a panic.
+func FuzzConfigFile(f *testing.F) {
+	f.Add(twoProfiles, "prod")
+	f.Add("[profile.default]\naddress = 1\n", "")
+	f.Add("[profile.default.tls]\nclient_cert_data = \"x\"\n", "default")
+	f.Add("[profile.default]\ngrpc_meta = { a = \"b\" }\n", "")
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, toml, profile string) {
+		p := filepath.Join(dir, "temporal.toml")
+		if err := os.WriteFile(p, []byte(toml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		opts, err := Flags{ConfigFile: p, Profile: profile}.ClientOptions(env{})
+		if err != nil {
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("error does not wrap ErrConfig: %v", err)
+			}
+			return
+		}
+		if opts.HostPort == "" || opts.Namespace == "" {
+			t.Fatalf("no address or namespace: %+v", opts)
+		}
+	})
 }
