@@ -21,8 +21,8 @@ import (
 var weightsCommand = command{
 	name:     "weights",
 	synopsis: "tenants' fairness weights as server-side overrides: apply FILE, show",
-	usage: `tqrouter weights apply --address A [--namespace NS] --prefix P --shards N [--overflow N] [--pin TENANT=LABEL]... [--kind K]... [--key-rate R|none] [--max-overrides N] [--dry-run] [--allow-empty] [--output json] FILE
-       tqrouter weights show  --address A [--namespace NS] --prefix P --shards N ... [--output json]
+	usage: `tqrouter weights apply [connection flags] --prefix P --shards N [--overflow N] [--pin TENANT=LABEL]... [--kind K]... [--key-rate R|none] [--max-overrides N] [--dry-run] [--allow-empty] [--output json] FILE
+       tqrouter weights show  [connection flags] --prefix P --shards N ... [--output json]
 
 apply reads FILE ("-" for standard input): one "TENANT WEIGHT" per line,
 weights from 0.001 to 1000, blank lines and "#" comments ignored. It writes
