@@ -14,7 +14,7 @@ import (
 var doctorCommand = command{
 	name:     "doctor",
 	synopsis: "check a live server: pollers, backlog and settings of every routed queue",
-	usage: `tqrouter doctor --address A [--namespace NS] --prefix P --shards N [--overflow N] [--pin TENANT=LABEL]... [--kind K]... [--legacy Q]... [--output json]
+	usage: `tqrouter doctor [connection flags] --prefix P --shards N [--overflow N] [--pin TENANT=LABEL]... [--kind K]... [--legacy Q]... [--output json]
 
 Asks the server about every queue that can receive starts (those of
 "tqrouter queues", and the legacy queues named by --legacy, which still get

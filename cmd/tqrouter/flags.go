@@ -147,7 +147,7 @@ type serverFlags struct {
 func (s *serverFlags) register(fs *flag.FlagSet) {
 	s.conn.Register(fs)
 	s.timeout = defaultTimeout
-	fs.Var((*positiveDuration)(&s.timeout), "timeout", "time limit for the whole command")
+	fs.Var((*positiveDuration)(&s.timeout), "timeout", "time limit for the whole command (serve: for each refresh), a `duration` such as 30s or 2m")
 }
 
 // options resolves the connection settings (flags over environment over

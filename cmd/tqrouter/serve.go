@@ -49,7 +49,7 @@ func runServe(ctx context.Context, c *command, s streams, args []string) error {
 	fs := newFlagSet(c, s)
 	b.register(fs)
 	fs.StringVar(&listen, "listen", "", "`host:port` to serve HTTP on (required), such as :9464")
-	fs.Var((*positiveDuration)(&interval), "interval", "time between two refreshes")
+	fs.Var((*positiveDuration)(&interval), "interval", "time between two refreshes, a `duration` such as 15s or 1m")
 	if err := parseFlagsOnly(fs, s, args); err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 var statusCommand = command{
 	name:     "status",
 	synopsis: "what retired queues (legacy, earlier shard counts) still hold",
-	usage: `tqrouter status --address A [--namespace NS] --prefix P --shards N [--legacy Q]... [--previous-shards N]... [--kind K]... [--output json]
+	usage: `tqrouter status [connection flags] --prefix P --shards N [--legacy Q]... [--previous-shards N]... [--kind K]... [--output json]
 
 Lists the queues that get no new starts under the current configuration but
 may still hold work: the legacy queues (--legacy, default main-queue) and the

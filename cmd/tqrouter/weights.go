@@ -21,8 +21,8 @@ import (
 var weightsCommand = command{
 	name:     "weights",
 	synopsis: "tenants' fairness weights as server-side overrides: apply FILE, show",
-	usage: `tqrouter weights apply --address A [--namespace NS] --prefix P --shards N [--overflow N] [--pin TENANT=LABEL]... [--kind K]... [--key-rate R|none] [--max-overrides N] [--dry-run] [--allow-empty] [--output json] FILE
-       tqrouter weights show  --address A [--namespace NS] --prefix P --shards N ... [--output json]
+	usage: `tqrouter weights apply [connection flags] --prefix P --shards N [--overflow N] [--pin TENANT=LABEL]... [--kind K]... [--key-rate R|none] [--max-overrides N] [--dry-run] [--allow-empty] [--output json] FILE
+       tqrouter weights show  [connection flags] --prefix P --shards N ... [--output json]
 
 apply reads FILE ("-" for standard input): one "TENANT WEIGHT" per line,
 weights from 0.001 to 1000, blank lines and "#" comments ignored. It writes
@@ -36,7 +36,11 @@ tenant (empty, comments only) is refused, since it would remove every
 override: pass --allow-empty to mean that. If a queue would hold
 more overrides than --max-overrides (the server's default limit,
 matching.maxFairnessKeyWeightOverrides, is 1000), it stops with an error
-before writing anything. An override applies to tasks the server queues
+before writing anything, saying what helps. Every listed tenant's weight
+also goes on its overflow queue (the router decides at run time which
+tenants flood), so an overflow queue holds the overrides of every tenant
+whose hash picks it: past 1000 tenants, more overflow queues (--overflow,
+the same as the router's) help, more shards do not. An override applies to tasks the server queues
 after it; the weight a start carries is overridden.
 
 --key-rate R also sets, on the activity tasks of every routed queue, the

@@ -114,6 +114,19 @@ func (t tlsFlag) IsBoolFlag() bool { return true }
 // from the settings. Certificate files are read now: an error wraps
 // [ErrConfig].
 func (f Flags) ClientOptions(env envconfig.EnvLookup) (client.Options, error) {
+	opts, _, err := f.options(env)
+	return opts, err
+}
+
+// ExistingServer is [Flags.ClientOptions] for a program that can start a
+// server of its own, as the demo does: named is false when neither a
+// flag, the environment nor a profile gives an address, and the caller may
+// then start a server instead of dialing [DefaultAddress].
+func (f Flags) ExistingServer(env envconfig.EnvLookup) (opts client.Options, named bool, err error) {
+	return f.options(env)
+}
+
+func (f Flags) options(env envconfig.EnvLookup) (client.Options, bool, error) {
 	if env == nil {
 		env = envconfig.EnvLookupOS
 	}
@@ -124,10 +137,11 @@ func (f Flags) ClientOptions(env envconfig.EnvLookup) (client.Options, error) {
 		EnvLookup:         env,
 	})
 	if err != nil {
-		return client.Options{}, fmt.Errorf("%w: %v", ErrConfig, err)
+		return client.Options{}, false, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	f.applyTo(&prof)
-	if prof.Address == "" {
+	named := prof.Address != ""
+	if !named {
 		prof.Address = DefaultAddress
 	}
 	if prof.Namespace == "" {
@@ -135,9 +149,9 @@ func (f Flags) ClientOptions(env envconfig.EnvLookup) (client.Options, error) {
 	}
 	opts, err := prof.ToClientOptions(envconfig.ToClientOptionsRequest{})
 	if err != nil {
-		return client.Options{}, fmt.Errorf("%w: %v", ErrConfig, err)
+		return client.Options{}, false, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	return opts, nil
+	return opts, named, nil
 }
 
 // setOnly hides the environment variables that are set to the empty

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"math/big"
 	"os"
@@ -217,4 +218,58 @@ func TestZeroFlags(t *testing.T) {
 	opts, err := Flags{}.ClientOptions(env{"TEMPORAL_CONFIG_FILE": "/nonexistent"})
 	require.NoError(t, err)
 	require.Equal(t, client.Options{HostPort: DefaultAddress, Namespace: DefaultNamespace}, opts)
+}
+
+// TestExistingServer: an address from a flag, the environment or a
+// profile names a server; nothing at all leaves the caller free to start
+// one.
+func TestExistingServer(t *testing.T) {
+	file := writeConfig(t, twoProfiles)
+	noFile := env{"TEMPORAL_CONFIG_FILE": "/nonexistent"}
+	_, named, err := Flags{}.ExistingServer(noFile)
+	require.NoError(t, err)
+	require.False(t, named)
+	_, named, err = Flags{Namespace: "ns", APIKey: "k"}.ExistingServer(noFile)
+	require.NoError(t, err)
+	require.False(t, named, "a namespace or a key names no server")
+	for name, tc := range map[string]struct {
+		f Flags
+		e env
+	}{
+		"flag":    {Flags{Address: "flag.example:7233"}, noFile},
+		"env":     {Flags{}, env{"TEMPORAL_CONFIG_FILE": "/nonexistent", "TEMPORAL_ADDRESS": "env.example:7233"}},
+		"profile": {Flags{Profile: "prod"}, env{"TEMPORAL_CONFIG_FILE": file}},
+	} {
+		opts, named, err := tc.f.ExistingServer(tc.e)
+		require.NoError(t, err, name)
+		require.True(t, named, name)
+		require.NotEqual(t, DefaultAddress, opts.HostPort, name)
+	}
+}
+
+// FuzzConfigFile: whatever the config file holds, ClientOptions returns
+// options with an address and a namespace, or an error wrapping ErrConfig;
+// never a panic.
+func FuzzConfigFile(f *testing.F) {
+	f.Add(twoProfiles, "prod")
+	f.Add("[profile.default]\naddress = 1\n", "")
+	f.Add("[profile.default.tls]\nclient_cert_data = \"x\"\n", "default")
+	f.Add("[profile.default]\ngrpc_meta = { a = \"b\" }\n", "")
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, toml, profile string) {
+		p := filepath.Join(dir, "temporal.toml")
+		if err := os.WriteFile(p, []byte(toml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		opts, err := Flags{ConfigFile: p, Profile: profile}.ClientOptions(env{})
+		if err != nil {
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("error does not wrap ErrConfig: %v", err)
+			}
+			return
+		}
+		if opts.HostPort == "" || opts.Namespace == "" {
+			t.Fatalf("no address or namespace: %+v", opts)
+		}
+	})
 }

@@ -90,8 +90,10 @@ func ParseWeights(r io.Reader) ([]Weight, error) {
 		if t := strings.TrimLeftFunc(text, unicode.IsSpace); t == "" || t[0] == '#' {
 			continue
 		}
-		cut := strings.LastIndexFunc(text, unicode.IsSpace)
-		tenant := strings.TrimRightFunc(text[:max(cut, 0)], unicode.IsSpace)
+		// Only spaces and tabs separate: any other white space is part of
+		// the tenant, for ValidateTenant to judge.
+		cut := strings.LastIndexAny(text, " \t")
+		tenant := strings.TrimRight(text[:max(cut, 0)], " \t")
 		if cut < 0 || tenant == "" {
 			return nil, fmt.Errorf("%w: line %d: want TENANT WEIGHT, got one field", ErrWeightsFile, line)
 		}
