@@ -218,9 +218,10 @@ func (t *Table) TenantQueues(kind QueueKind, tenant string) ([]string, error) {
 // nothing, except the derived fairness key of a tenant ID longer than
 // [MaxFairnessKeyLen] bytes.
 func (t *Table) TenantRoute(kind QueueKind, tenant string, weight float32) (r Route, err error) {
-	// A wrapper small enough to inline: the route is 11 words, too many
-	// for registers, and returning it from a call costs more than
-	// computing it; inlined, route fills the caller's own variable.
+	// A wrapper small enough to inline: a Route is 11 words, too many for
+	// registers, so returning one from a call goes through memory, and
+	// that cost as much as the routing work beyond the hash (see
+	// BENCHMARKS.md). Inlined, route fills the caller's own variable.
 	err = t.route(&r, kind, tenant, weight)
 	return r, err
 }
