@@ -29,7 +29,8 @@
 //
 // It starts the embedded Temporal dev server (built on first use) with
 // Temporal's default of 4 partitions per task queue and fairness on, or uses
-// --address / $TEMPORAL_ADDRESS; an existing server needs
+// the server the Temporal CLI would reach (--address, --profile, TEMPORAL_*,
+// as tqrouter does); an existing server needs
 // matching.enableFairness=true for the fairness part of the comparison, and
 // one partition per routed queue (--routed-partitions 1 sets that on the
 // embedded server; tqrouter queues --dynamic-config prints it for yours) for
@@ -54,6 +55,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tqrouter/tqrouter/interceptor"
+	"github.com/tqrouter/tqrouter/internal/connect"
 	"github.com/tqrouter/tqrouter/internal/devserver"
 	"github.com/tqrouter/tqrouter/internal/ops"
 	"github.com/tqrouter/tqrouter/internal/saasapp"
@@ -63,9 +65,10 @@ import (
 )
 
 type options struct {
-	address, jsonOut string
-	keep, verbose    bool
-	dynamicConfig    map[string]any
+	jsonOut       string
+	conn          connect.Flags
+	keep, verbose bool
+	dynamicConfig map[string]any
 	// routedPartitions, if set, is the partition count of the routed run's
 	// queues, set per queue by dynamic config; other queues (main-queue)
 	// keep the server's.
@@ -76,7 +79,7 @@ func main() {
 	log.SetFlags(0)
 	cfg := scenario.Default()
 	o := options{dynamicConfig: map[string]any{}}
-	flag.StringVar(&o.address, "address", "", "Temporal frontend host:port (default: $TEMPORAL_ADDRESS, else an embedded dev server)")
+	o.conn.Register(flag.CommandLine)
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the embedded server up after the run, until Ctrl-C, to inspect it")
 	flag.BoolVar(&o.verbose, "verbose", false, "show the SDK's log lines (on stderr)")
@@ -110,7 +113,16 @@ func main() {
 
 func run(ctx context.Context, out io.Writer, o options, cfg scenario.Config) error {
 	prefix := fmt.Sprintf("demo%d", time.Now().Unix()%100000)
-	sopts := devserver.Options{Address: o.address, Progress: os.Stderr, DynamicConfig: o.dynamicConfig, UI: o.keep}
+	// The server the Temporal CLI would reach (flags, TEMPORAL_* and the
+	// profile), or else an embedded one.
+	existing, named, err := o.conn.ExistingServer(nil)
+	if err != nil {
+		return err
+	}
+	sopts := devserver.Options{Progress: os.Stderr, DynamicConfig: o.dynamicConfig, UI: o.keep}
+	if named {
+		sopts.Address, sopts.Namespace = existing.HostPort, existing.Namespace
+	}
 	if o.verbose {
 		sopts.LogLevel, sopts.Output = "warn", os.Stderr
 	}
@@ -171,6 +183,9 @@ func run(ctx context.Context, out io.Writer, o options, cfg scenario.Config) err
 	fmt.Fprintln(out)
 
 	copts := srv.ClientOptions()
+	if named {
+		copts = existing // the profile's TLS, API key and gRPC metadata too
+	}
 	copts.Logger = sdkLogger(o.verbose)
 	env := scenario.Env{ClientOptions: copts, Progress: out}
 	fmt.Fprintln(out, "1/2 without tqrouter: one queue, main-queue")
