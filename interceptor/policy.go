@@ -204,7 +204,7 @@ func (r *Router) decide(ctx context.Context, s start) (v verdict, err error) {
 		v.out.decision, v.reason = Passthrough, reasonUnregistered
 		return v, nil
 	}
-	if !s.kind.TenantScoped() {
+	if !r.table.TenantScoped(s.kind) {
 		v.route, err = r.table.JobRoute(s.kind)
 		if err != nil {
 			return v, err
@@ -270,12 +270,12 @@ func (r *Router) hotTenant(s start, v *verdict) bool {
 // carries no tenant fairness, and the start passes through.
 func (r *Router) decideRoutedQueue(ctx context.Context, s start, dest routing.Destination, v verdict) (verdict, error) {
 	v.reason = reasonAlreadyRouted
-	if !dest.Kind.TenantScoped() {
+	if !r.table.TenantScoped(dest.Kind) {
 		v.out.decision = Passthrough
 		return v, nil
 	}
 	if v.tenant == "" {
-		if s.priority.FairnessKey != "" || (s.registered && s.kind.TenantScoped() && !s.inWorkflow) {
+		if s.priority.FairnessKey != "" || (s.registered && r.table.TenantScoped(s.kind) && !s.inWorkflow) {
 			return v, ErrMissingTenant
 		}
 		v.out.decision = Passthrough

@@ -145,13 +145,16 @@ func resolveTenant(fairnessKey string, sources ...source) (string, error) {
 		return "", mismatch(from, "fairness key")
 	case from != "":
 		return tenant, nil
-	case fairnessKey == "" || isDerivedKey(fairnessKey):
+	case fairnessKey == "":
+		return "", opaqueErr
+	}
+	if tenant, ok := routing.FairnessKeyTenant(fairnessKey); ok {
+		return tenant, nil
+	}
+	if len(fairnessKey) == routing.MaxFairnessKeyLen {
 		return "", opaqueErr // a derived key names no tenant by itself
 	}
-	if err := validate(fairnessKey, "fairness key"); err != nil {
-		return "", err
-	}
-	return fairnessKey, nil
+	return "", validate(fairnessKey, "fairness key")
 }
 
 // validate is [routing.ValidateTenant] for the value of the source named
@@ -169,12 +172,6 @@ func validate(value, name string) error {
 func mismatch(a, b string) error {
 	// The IDs stay out of the message: errors end up in logs.
 	return fmt.Errorf("%w: %s and %s name different tenants", ErrTenantMismatch, a, b)
-}
-
-// isDerivedKey reports whether a fairness key is the derived key of an ID
-// too long to be its own: it names the tenant only through a hash.
-func isDerivedKey(key string) bool {
-	return len(key) == routing.MaxFairnessKeyLen && strings.HasPrefix(key, "sha256:")
 }
 
 // contextSource is the tenant set by [WithTenant] on ctx, if any.

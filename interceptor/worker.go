@@ -83,7 +83,7 @@ func (w *workflowInbound) ExecuteWorkflow(ctx workflow.Context, in *sdkintercept
 // rollout).
 func (r *Router) workflowTenant(header map[string]*commonpb.Payload, info *workflow.Info) (string, error) {
 	dest, routed := routing.ParseTaskQueue(r.prefix, info.TaskQueueName)
-	scoped := routed && dest.Kind.TenantScoped()
+	scoped := routed && r.table.TenantScoped(dest.Kind)
 	tenant, err := resolveTenant(r.tenantKey(info.TaskQueueName, info.Priority), r.headerSource(header), r.recordedMemoSource(info.Memo))
 	switch {
 	case err != nil:
@@ -272,7 +272,7 @@ func (r *Router) activityTenant(header map[string]*commonpb.Payload, queue strin
 // router puts starts with a key; "" elsewhere, where a key is the caller's
 // own business.
 func (r *Router) tenantKey(queue string, priority temporal.Priority) string {
-	if dest, routed := routing.ParseTaskQueue(r.prefix, queue); routed && dest.Kind.TenantScoped() {
+	if dest, routed := routing.ParseTaskQueue(r.prefix, queue); routed && r.table.TenantScoped(dest.Kind) {
 		return priority.FairnessKey
 	}
 	return ""

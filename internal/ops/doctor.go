@@ -29,7 +29,7 @@ type Queue struct {
 func Queues(table *routing.Table, kinds []routing.QueueKind) ([]Queue, error) {
 	var out []Queue
 	seen := map[string]bool{}
-	prefix := table.Config().Prefix
+	prefix := table.Prefix()
 	for _, k := range kinds {
 		names, err := table.PollQueues(k)
 		if err != nil {

@@ -211,7 +211,7 @@ func PlanWeights(table *routing.Table, kinds []routing.QueueKind, weights []Weig
 func overLimit(table *routing.Table, kinds []routing.QueueKind, weights []Weight, plan []QueueWeights, limit int) error {
 	var over []string
 	var shardOver, overflowOver bool
-	prefix := table.Config().Prefix
+	prefix := table.Prefix()
 	for _, qw := range plan {
 		if len(qw.Overrides) <= limit {
 			continue
@@ -269,7 +269,7 @@ func overflowThatFits(table *routing.Table, kinds []routing.QueueKind, weights [
 // tenants' overrides.
 func fits(t *routing.Table, kinds []routing.QueueKind, weights []Weight, limit int) bool {
 	for _, k := range kinds {
-		if !k.TenantScoped() {
+		if !t.TenantScoped(k) {
 			continue
 		}
 		count := map[string]int{}
