@@ -131,6 +131,9 @@ func newGroup(c client.Client, queues []string, opts worker.Options, register fu
 		byClass := map[Class]worker.WorkerTuner{}
 		for _, q := range queues {
 			c, ok := o.classes[q]
+			if !ok && o.kinds != nil {
+				c, ok = kindClass(o.kinds, q)
+			}
 			if !ok {
 				tuners = append(tuners, own)
 				continue

@@ -11,6 +11,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/tqrouter/tqrouter/routing"
 )
 
 // fakeWorker behaves as an SDK worker does for the group's purposes: Start
@@ -408,4 +410,34 @@ func TestNewWithPollerAutoscaling(t *testing.T) {
 		_, err := New(testClient(t), []string{"q"}, opts, register, WithPollerAutoscaling(worker.PollerBehaviorAutoscalingOptions{}))
 		require.ErrorContains(t, err, "tqrouter: ", name)
 	}
+}
+
+// TestWithKindClasses: each routed queue's class is its kind's, a kind's
+// overflow queues are a class of weight 4, and a queue the table does not
+// route stays in the group's own class; an explicit WithQueueClass wins.
+func TestWithKindClasses(t *testing.T) {
+	table, err := routing.NewTable(routing.Config{Prefix: "saas", Shards: 2})
+	require.NoError(t, err)
+	b, err := NewBudget(4)
+	require.NoError(t, err)
+	defer b.Close()
+	queues := []string{"saas.tenant.00", "saas.tenant.01", "saas.tenant.overflow-00", "saas.jobs.00", "main-queue", "saas.tenant.pinned-vip"}
+	f := &factory{}
+	g, err := newGroup(testClient(t), queues, worker.Options{}, register, f.newWorker,
+		WithBudget(b), WithKindClasses(table), WithQueueClass(Class{Name: "vip"}, "saas.tenant.pinned-vip"))
+	require.NoError(t, err)
+	defer g.Stop()
+	classOf := func(w *fakeWorker) *classState {
+		return w.opts.Tuner.GetActivityTaskSlotSupplier().(*supplier).class
+	}
+	ws := f.workers()
+	require.Len(t, ws, len(queues))
+	require.Same(t, classOf(ws[0]), classOf(ws[1]), "a kind's shards are one class")
+	require.Equal(t, "tenant", classOf(ws[0]).name)
+	require.Equal(t, "tenant.overflow", classOf(ws[2]).name)
+	require.Equal(t, OverflowClassWeight, classOf(ws[2]).weight)
+	require.Equal(t, "jobs", classOf(ws[3]).name)
+	require.NotSame(t, classOf(ws[0]), classOf(ws[4]), "an unrouted queue is in the group's own class")
+	require.NotSame(t, classOf(ws[3]), classOf(ws[4]))
+	require.Equal(t, "vip", classOf(ws[5]).name, "WithQueueClass wins")
 }

@@ -6,6 +6,8 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/tqrouter/tqrouter/routing"
 )
 
 // Option configures a [Group] made by [New].
@@ -16,6 +18,7 @@ type groupOptions struct {
 	budget      *Budget
 	class       Class
 	classes     map[string]Class // queue → class, from WithQueueClass
+	kinds       *routing.Table   // WithKindClasses
 }
 
 // Class is a set of queues that share a [Budget]'s contested capacity as
@@ -80,6 +83,41 @@ func WithQueueClass(c Class, queues ...string) Option {
 			o.classes[q] = c
 		}
 	}
+}
+
+// OverflowClassWeight is the weight of a kind's overflow class under
+// [WithKindClasses]: its queues hold only the tenants the router found
+// flooding, so they get a slot only while their count is under a quarter
+// of the other classes'.
+const OverflowClassWeight = 4
+
+// WithKindClasses gives each of the group's queues that table routes a
+// class from its kind, as table's [routing.ParseTaskQueue] reads it: a
+// kind's shard and pinned queues are the class named for the kind, its
+// overflow queues the class kind+".overflow" of weight
+// [OverflowClassWeight]. So a flood on a tenant kind's 64 shards gets no
+// more of a full budget than a jobs kind's one queue, and the tenants found
+// flooding use what the others leave. Queues given to [WithQueueClass] keep
+// that class; queues table does not route are in the group's own class
+// ([WithClass]). A nil table is ignored. It matters only with [WithBudget].
+func WithKindClasses(table *routing.Table) Option {
+	return func(o *groupOptions) {
+		if table != nil {
+			o.kinds = table
+		}
+	}
+}
+
+// kindClass is the class [WithKindClasses] gives queue, if table routes it.
+func kindClass(table *routing.Table, queue string) (Class, bool) {
+	d, ok := routing.ParseTaskQueue(table.Prefix(), queue)
+	if !ok {
+		return Class{}, false
+	}
+	if d.Role == routing.OverflowQueue {
+		return Class{Name: string(d.Kind) + ".overflow", Weight: OverflowClassWeight}, true
+	}
+	return Class{Name: string(d.Kind)}, true
 }
 
 // WithBudget makes the group's workers share b: at most b.Limit()

@@ -67,7 +67,9 @@ func run(ctx context.Context, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	group, err := workers.New(c, append(tenantQueues, jobQueues...), worker.Options{}, saasapp.Register, workers.WithBudget(budget))
+	group, err := workers.New(c, append(tenantQueues, jobQueues...), worker.Options{}, saasapp.Register,
+		workers.WithBudget(budget), workers.WithKindClasses(router.Table())) // each kind shares the budget as one
+
 	if err != nil {
 		return err
 	}

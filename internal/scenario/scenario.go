@@ -286,11 +286,13 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 
 	var (
 		queues []string
+		table  *routing.Table
 		dial   = func() (client.Client, error) { return client.Dial(copts) }
 	)
 	if routed {
 		name = "routed"
-		table, err := routing.NewTable(RoutingConfig(prefix, cfg.Shards))
+		var err error
+		table, err = routing.NewTable(RoutingConfig(prefix, cfg.Shards))
 		if err != nil {
 			return Result{}, err
 		}
@@ -324,7 +326,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 		var group *workers.Group
 		if routed {
 			var b, h int
-			if group, b, h, err = routedWorkers(wc, queues, slots, roomShares[i], meter.Register); err != nil {
+			if group, b, h, err = routedWorkers(wc, table, queues, slots, roomShares[i], meter.Register); err != nil {
 				return Result{}, err
 			}
 			budget, headroom = budget+b, headroom+h
@@ -569,14 +571,16 @@ func Shares(n, procs int) []int {
 // to whichever queue has work, so the noisy tenant's queues may use every
 // slot the quiet ones leave idle, as the baseline's worker may. It returns
 // the group, the budget's limit and its headroom.
-func routedWorkers(c client.Client, queues []string, slots, headroom int, register func(worker.Registry)) (*workers.Group, int, int, error) {
+func routedWorkers(c client.Client, table *routing.Table, queues []string, slots, headroom int, register func(worker.Registry)) (*workers.Group, int, int, error) {
 	// Workflow tasks keep the budget's default, the limit the baseline's
 	// worker has: the budget compared is activities.
 	budget, err := workers.NewBudget(slots, workers.WithHeadroom(headroom))
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	g, err := workers.New(c, queues, worker.Options{}, register, workers.WithBudget(budget))
+	// Each kind is a class of the budget, and its overflow queue another,
+	// so the jobs kind's one queue is not outnumbered by the tenant kind's.
+	g, err := workers.New(c, queues, worker.Options{}, register, workers.WithBudget(budget), workers.WithKindClasses(table))
 	return g, budget.Limit(), budget.Headroom(), err
 }
 
