@@ -63,18 +63,41 @@ func (r *Router) AttachClient(c client.Client, namespace string) {
 	r.hot.fleet.source.Store(&f)
 }
 
-// describeBacklog asks the server for queue's workflow task backlog. The
-// answer is the larger of two counts the server keeps (server v1.32,
-// service/matching): the whole queue's, summed over its partitions, which
-// the root partition caches for matching.TaskQueueInfoByBuildIdTTL (5 s by
-// default), and the root partition's own, read live. A new flood shows in
-// the second at once, as about 1/P of its backlog on P partitions; in the
-// first within 5 s.
+// describeBacklog asks the server for queue's backlog: the larger of its
+// workflow task backlog and its activity task backlog, asked for at once.
+// Both count, because a flood waits where its work is slow: a flood of
+// workflows whose activities take seconds queues activity tasks while its
+// workflow tasks, each done in milliseconds, barely queue at all. For each
+// type the answer is the larger of two counts the server keeps (server
+// v1.32, service/matching): the whole queue's, summed over its partitions,
+// which the root partition caches for matching.TaskQueueInfoByBuildIdTTL
+// (5 s by default), and the root partition's own, read live. A new flood
+// shows in the second at once, as about 1/P of its backlog on P
+// partitions; in the first within 5 s.
 func describeBacklog(ctx context.Context, svc workflowservice.WorkflowServiceClient, namespace, queue string) (int64, error) {
+	type answer struct {
+		n   int64
+		err error
+	}
+	activities := make(chan answer, 1)
+	go func() {
+		n, err := describeTypeBacklog(ctx, svc, namespace, queue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+		activities <- answer{n, err}
+	}()
+	n, err := describeTypeBacklog(ctx, svc, namespace, queue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	a := <-activities
+	if err = errors.Join(err, a.err); err != nil {
+		return 0, err
+	}
+	return max(n, a.n), nil
+}
+
+// describeTypeBacklog is one DescribeTaskQueue for one task type of queue.
+func describeTypeBacklog(ctx context.Context, svc workflowservice.WorkflowServiceClient, namespace, queue string, typ enumspb.TaskQueueType) (int64, error) {
 	resp, err := svc.DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
 		Namespace:     namespace,
 		TaskQueue:     &taskqueuepb.TaskQueue{Name: queue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
-		TaskQueueType: enumspb.TASK_QUEUE_TYPE_WORKFLOW,
+		TaskQueueType: typ,
 		ReportStats:   true,
 		//nolint:staticcheck // SA1019: the only live count the server gives
 		IncludeTaskQueueStatus: true,
@@ -87,7 +110,8 @@ func describeBacklog(ctx context.Context, svc workflowservice.WorkflowServiceCli
 	return max(resp.GetStats().GetApproximateBacklogCount(), live), nil
 }
 
-// The bound on the server's view's requests, per process: a token bucket
+// The bound on the server's view's questions, per process (each question
+// is two DescribeTaskQueue requests, one per task type): a token bucket
 // of askBurst tokens refilled at askRate a second, one request in flight
 // per shard queue, each with askTimeout.
 const (

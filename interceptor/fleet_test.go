@@ -447,44 +447,60 @@ func TestFleetConfirmedTenantStaysHotBelowExit(t *testing.T) {
 }
 
 // describeService is a WorkflowServiceClient that answers DescribeTaskQueue
-// with resp and records the request; any other method panics (nil
-// embedded interface).
+// with the response for the request's task type and records the requests;
+// any other method panics (nil embedded interface).
 type describeService struct {
 	workflowservice.WorkflowServiceClient
-	resp *workflowservice.DescribeTaskQueueResponse
-	req  *workflowservice.DescribeTaskQueueRequest
+	resp map[enumspb.TaskQueueType]*workflowservice.DescribeTaskQueueResponse
+	mu   sync.Mutex
+	reqs []*workflowservice.DescribeTaskQueueRequest
 }
 
 func (s *describeService) DescribeTaskQueue(_ context.Context, req *workflowservice.DescribeTaskQueueRequest, _ ...grpc.CallOption) (*workflowservice.DescribeTaskQueueResponse, error) {
-	s.req = req
-	return s.resp, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reqs = append(s.reqs, req)
+	return s.resp[req.GetTaskQueueType()], nil
 }
 
-// TestDescribeBacklog: the request asks for the workflow task queue's
-// stats (cached by the server) and its root partition's status (live), and
-// the answer is the larger of the two counts.
+// TestDescribeBacklog: the question asks for the workflow and the activity
+// task queue's stats (cached by the server) and their root partition's
+// status (live), and the answer is the largest of the four counts: a flood
+// of slow activities queues activity tasks, not workflow tasks.
 func TestDescribeBacklog(t *testing.T) {
+	answer := func(cached, live int64) *workflowservice.DescribeTaskQueueResponse {
+		return &workflowservice.DescribeTaskQueueResponse{
+			Stats:           &taskqueuepb.TaskQueueStats{ApproximateBacklogCount: cached},
+			TaskQueueStatus: &taskqueuepb.TaskQueueStatus{BacklogCountHint: live},
+		}
+	}
 	for _, tc := range []struct {
-		name         string
-		cached, live int64
+		name    string
+		wf, act *workflowservice.DescribeTaskQueueResponse
+		want    int64
 	}{
-		{"cached total is stale", 2, 7},
-		{"live root is a quarter", 30, 8},
+		{"cached total is stale", answer(2, 7), answer(0, 0), 7},
+		{"live root is a quarter", answer(30, 8), answer(1, 1), 30},
+		{"a flood of slow activities", answer(0, 1), answer(3, 40), 40},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			svc := &describeService{resp: &workflowservice.DescribeTaskQueueResponse{
-				Stats:           &taskqueuepb.TaskQueueStats{ApproximateBacklogCount: tc.cached},
-				TaskQueueStatus: &taskqueuepb.TaskQueueStatus{BacklogCountHint: tc.live},
+			svc := &describeService{resp: map[enumspb.TaskQueueType]*workflowservice.DescribeTaskQueueResponse{
+				enumspb.TASK_QUEUE_TYPE_WORKFLOW: tc.wf, enumspb.TASK_QUEUE_TYPE_ACTIVITY: tc.act,
 			}}
 			n, err := describeBacklog(context.Background(), svc, "ns", "saas.tenant.03")
 			require.NoError(t, err)
-			assert.Equal(t, max(tc.cached, tc.live), n)
-			assert.Equal(t, "ns", svc.req.GetNamespace())
-			assert.Equal(t, "saas.tenant.03", svc.req.GetTaskQueue().GetName())
-			assert.Equal(t, enumspb.TASK_QUEUE_KIND_NORMAL, svc.req.GetTaskQueue().GetKind())
-			assert.Equal(t, enumspb.TASK_QUEUE_TYPE_WORKFLOW, svc.req.GetTaskQueueType())
-			assert.True(t, svc.req.GetReportStats())
-			assert.True(t, svc.req.GetIncludeTaskQueueStatus())
+			assert.Equal(t, tc.want, n)
+			require.Len(t, svc.reqs, 2)
+			types := map[enumspb.TaskQueueType]bool{}
+			for _, req := range svc.reqs {
+				types[req.GetTaskQueueType()] = true
+				assert.Equal(t, "ns", req.GetNamespace())
+				assert.Equal(t, "saas.tenant.03", req.GetTaskQueue().GetName())
+				assert.Equal(t, enumspb.TASK_QUEUE_KIND_NORMAL, req.GetTaskQueue().GetKind())
+				assert.True(t, req.GetReportStats())
+				assert.True(t, req.GetIncludeTaskQueueStatus())
+			}
+			assert.True(t, types[enumspb.TASK_QUEUE_TYPE_WORKFLOW] && types[enumspb.TASK_QUEUE_TYPE_ACTIVITY], "both task types")
 		})
 	}
 }
