@@ -33,7 +33,7 @@ devserver:
 	@go run ./internal/devserver/build
 
 unit: devserver
-	@echo "== make: go test -race ./... : unit tests, then the end-to-end tests against the dev server (e2e alone takes 3-4 minutes; go test prints each package when it ends)"
+	@echo "== make: go test -race ./... : unit tests, then the end-to-end tests against the dev server (e2e alone takes 3-4 minutes on 2 free cores; go test prints each package when it ends)"
 	go test -race -timeout 30m ./...
 	@echo "== make: the server module's tests (tools/devserver: starts servers in process; its link takes a minute when not cached)"
 	go -C tools/devserver test ./...
