@@ -107,7 +107,7 @@ func (o *clientOutbound) CreateSchedule(ctx context.Context, in *sdkinterceptor.
 // ScheduleHandle.Update is not visible to client interceptors: call this on
 // the action an update sets. The update cannot carry the router's header,
 // so the action's workflows find their tenant in their fairness key, or,
-// for an ID longer than a fairness key, in the memo (see the README on
+// for an ID longer than a fairness key, in the memo (see docs/routing.md on
 // codecs).
 func (r *Router) RouteScheduleAction(ctx context.Context, action *client.ScheduleWorkflowAction) error {
 	if action == nil {

@@ -108,5 +108,5 @@
 //
 // Priority and fairness are experimental features of the Temporal server:
 // fairness needs matching.enableFairness on the server, and orders tasks
-// only within one task queue partition (see the README on partitions).
+// only within one task queue partition (see docs/rollout.md, Partitions).
 package interceptor
