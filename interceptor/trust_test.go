@@ -357,5 +357,8 @@ func TestWorkerCostDoesNotGrowWithPins(t *testing.T) {
 		header, info := tenantHeaderOf(t, "acme"), routedInfo(t)
 		return testing.AllocsPerRun(20, func() { _, _ = h.router.workflowTenant(header, info) })
 	}
-	assert.Equal(t, allocs(routing.Config{Prefix: "saas", Shards: shards}), allocs(routing.Config{Prefix: "saas", Shards: shards, Pins: pins}))
+	// A copy of the pins cost 44 allocations against 10; the race
+	// detector's instrumentation moves a count by one now and then.
+	none, many := allocs(routing.Config{Prefix: "saas", Shards: shards}), allocs(routing.Config{Prefix: "saas", Shards: shards, Pins: pins})
+	assert.InDelta(t, none, many, 1)
 }
