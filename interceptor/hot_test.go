@@ -16,30 +16,16 @@ import (
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 
+	"github.com/tqrouter/tqrouter/internal/clocktest"
 	"github.com/tqrouter/tqrouter/internal/vectors"
 	"github.com/tqrouter/tqrouter/registry"
 	"github.com/tqrouter/tqrouter/routing"
 )
 
-// clock is a manual clock for the detector.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock is the project's manual clock.
+type clock = clocktest.Clock
 
-func newClock() *clock { return &clock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return clocktest.New(time.Unix(1_700_000_000, 0)) }
 
 func TestDetectorBurstBecomesHotAndCoolsDown(t *testing.T) {
 	clk := newClock()

@@ -153,7 +153,7 @@ func TestSupplierKinds(t *testing.T) {
 	require.NoError(t, err)
 	la, err := tuner.GetLocalActivitySlotSupplier().ReserveSlot(ctx, q)
 	require.NoError(t, err, "a local activity poll is not held behind the activity poll")
-	clk.advance(testIdle) // both idle: they stop counting
+	clk.Advance(testIdle) // both idle: they stop counting
 
 	wfs := tuner.GetWorkflowTaskSlotSupplier()
 	var wf []*worker.SlotPermit

@@ -13,65 +13,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/tqrouter/tqrouter/internal/clocktest"
 )
 
-// manualClock is a clock that moves only when the test says so.
-type manualClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*manualTimer
-}
+// manualClock is the project's manual clock.
+type manualClock = clocktest.Clock
 
-type manualTimer struct {
-	at      time.Time
-	f       func()
-	stopped bool
-}
-
-func newManualClock() *manualClock { return &manualClock{now: time.Unix(1_000_000, 0)} }
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) AfterFunc(d time.Duration, f func()) func() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &manualTimer{at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		was := !t.stopped
-		t.stopped = true
-		return was
-	}
-}
-
-// advance moves the clock and runs the timers that fall due.
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []func()
-	kept := c.timers[:0]
-	for _, t := range c.timers {
-		switch {
-		case t.stopped:
-		case !t.at.After(c.now):
-			t.stopped = true
-			due = append(due, t.f)
-		default:
-			kept = append(kept, t)
-		}
-	}
-	c.timers = kept
-	c.mu.Unlock()
-	for _, f := range due {
-		f()
-	}
-}
+func newManualClock() *manualClock { return clocktest.New(time.Unix(1_000_000, 0)) }
 
 const testIdle = 100 * time.Millisecond
 
@@ -292,7 +241,7 @@ func TestPoolColdQueuePollsOnce(t *testing.T) {
 	}
 	require.Equal(t, poolSnapshot{aged: 1}, p.snapshot(), "granted aged, without room; the other waits for work, not for capacity")
 
-	clk.advance(testIdle)
+	clk.Advance(testIdle)
 	p.markUsed(a.g) // a task that reached the idle queue later: cold, one counted poll
 	waitFor(t, "the second poller polls", func() bool { return granted(b) })
 	require.Equal(t, poolSnapshot{used: 1, young: 1}, p.snapshot())
@@ -522,13 +471,13 @@ func TestPoolReleasePaths(t *testing.T) {
 	used := reserveAsync(p, key(3))
 	waitFor(t, "granted", func() bool { return granted(young) && granted(aged) && granted(used) })
 	p.markUsed(used.g)
-	clk.advance(testIdle / 2)
+	clk.Advance(testIdle / 2)
 	p.release(young.g) // young and released: never aged
-	clk.advance(testIdle / 2)
+	clk.Advance(testIdle / 2)
 	require.Equal(t, poolSnapshot{used: 1, aged: 1}, p.snapshot())
 	eager := p.tryReserve(key(4), testClass(p, key(4).queue))
 	require.NotNil(t, eager)
-	clk.advance(10 * testIdle)
+	clk.Advance(10 * testIdle)
 	require.Equal(t, poolSnapshot{used: 1, aged: 1, eager: 1}, p.snapshot(), "eager slots never age")
 
 	p.release(aged.g)
@@ -547,7 +496,7 @@ func TestPoolEagerOnlyWithinLimit(t *testing.T) {
 	e := p.tryReserve(key(2), testClass(p, key(2).queue))
 	require.NotNil(t, e)
 	require.Nil(t, p.tryReserve(key(3), testClass(p, key(3).queue)), "young poll + eager = limit")
-	clk.advance(testIdle)
+	clk.Advance(testIdle)
 	e2 := p.tryReserve(key(3), testClass(p, key(3).queue))
 	require.NotNil(t, e2, "an idle poll does not count")
 	require.Nil(t, p.tryReserve(key(4), testClass(p, key(4).queue)))
@@ -584,7 +533,7 @@ func TestPoolTimerWakesWaiters(t *testing.T) {
 	waitFor(t, "granted", func() bool { return granted(a) })
 	b := reserveAsync(p, key(2))
 	waitFor(t, "waits", func() bool { return p.snapshot().waiting == 1 })
-	clk.advance(testIdle)
+	clk.Advance(testIdle)
 	waitFor(t, "granted on aging", func() bool { return granted(b) })
 	p.release(a.g)
 	p.release(b.g)
@@ -663,7 +612,7 @@ func TestPoolBound(t *testing.T) {
 					}
 				}
 			case 6:
-				clk.advance(time.Duration(rng.IntN(int(testIdle))))
+				clk.Advance(time.Duration(rng.IntN(int(testIdle))))
 			}
 			settle(p, pending)
 			// Wait for each markUsed to return or be held.

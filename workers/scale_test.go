@@ -147,7 +147,7 @@ func TestStartupWithManyIdleQueues(t *testing.T) {
 		}
 		require.Less(t, clk.Now().Sub(start), 2*time.Second,
 			"the queue with work still has no slot (workflow at %v, activity at %v)", wfAt, actAt)
-		clk.advance(50 * time.Millisecond)
+		clk.Advance(50 * time.Millisecond)
 	}
 	t.Logf("the queue with work got a workflow slot after %v and an activity slot after %v (fake time)",
 		wfAt.Sub(start), actAt.Sub(start))
