@@ -25,9 +25,6 @@ import (
 // the bound is proven in starts, with a fake server, by the interceptor's
 // TestFleetFloodIsolatedAsQuicklyAsOneProcess.
 func TestFleetIsolatesAFloodSpreadOverClients(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 200 workflows")
-	}
 	const clients, starts, shards = 4, 200, 3
 	cfg := routing.Config{Prefix: "fleet", Shards: shards}
 	routers := make([]*interceptor.Router, clients)
