@@ -97,6 +97,11 @@ func FuzzMemoPayload(f *testing.F) {
 	f.Add([]byte("acme"), "binary/plain")
 	f.Add([]byte{}, "binary/null")
 	f.Add([]byte(`"\u0000"`), "json/plain")
+	// A tenant longer than a fairness key: it gets a derived key, which is
+	// not itself a valid tenant ID (the oracle once read the key as the ID).
+	f.Add([]byte(`"`+strings.Repeat("t", routing.MaxFairnessKeyLen+1)+`"`), "json/plain")
+	// An ID spelled like a derived key is refused.
+	f.Add([]byte(`"sha256:`+strings.Repeat("a", 57)+`"`), "json/plain")
 	f.Fuzz(func(t *testing.T, data []byte, encoding string) {
 		router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: 7}, WithoutHotTenants())
 		if err != nil {
@@ -115,9 +120,22 @@ func FuzzMemoPayload(f *testing.F) {
 			}
 			return
 		}
-		tenant := next.execute.Options.Priority.FairnessKey
-		if routing.ValidateTenant(tenant) != nil && len(tenant) <= routing.MaxFairnessKeyLen {
-			t.Fatalf("routed an invalid tenant %q", tenant)
+		// Accepted: the memo decodes to a valid tenant, and the start carries
+		// that tenant's queue and fairness key (a derived key when the ID is
+		// longer than a key may be).
+		var tenant string
+		if err := converter.GetDefaultDataConverter().FromPayload(payload, &tenant); err != nil {
+			t.Fatalf("routed a memo that does not decode: %v", err)
+		}
+		if err := routing.ValidateTenant(tenant); err != nil {
+			t.Fatalf("routed an invalid tenant: %v", err)
+		}
+		got := next.execute.Options
+		if want := routing.FairnessKey(tenant); got.Priority.FairnessKey != want {
+			t.Fatalf("tenant %q got fairness key %q, want %q", tenant, got.Priority.FairnessKey, want)
+		}
+		if want := routing.TaskQueueName("saas", routing.Tenant, routing.StableShard(tenant, 7)); got.TaskQueue != want {
+			t.Fatalf("tenant %q routed to %q, want %q", tenant, got.TaskQueue, want)
 		}
 	})
 }
