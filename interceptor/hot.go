@@ -47,8 +47,8 @@ const (
 // every slot the kind's other queues leave; tenants on them are ordered by
 // fairness.
 //
-// The counts live in the client process. On its own, each process decides
-// from the starts it sees: in a fleet of N processes that each see 1/N of a
+// The counts live in each process that runs the router. On its own, each
+// client process decides from the starts it sees: in a fleet of N processes that each see 1/N of a
 // flood, N x (Enter-1) of its starts reach the shard before every process
 // has isolated it. Given a way to ask the server ([Router.AttachClient] or
 // [WithBacklogFunc]), a process also isolates a tenant whose starts come
@@ -64,9 +64,18 @@ const (
 // workflow instead, and the SDK does not tell the interceptor which
 // happened; they go to the overflow queue when their tenant is hot, but
 // never make it hot. Counting stops for a tenant with [routing.NoOverflow]
-// or a pinned queue: there is nowhere to isolate it. Starts made by
-// workflow code (children, continue-as-new, activities) never consult the
-// counts: they depend on history only, so replays make the same decision.
+// or a pinned queue: there is nowhere to isolate it. Children and
+// continue-as-new started by workflow code never consult the counts: they
+// depend on history only, so replays make the same decision.
+//
+// A worker process counts too: each activity that a workflow of a tenant
+// schedules on its own shard queue (not on replay) counts as one of the
+// tenant's starts on that shard, in the same counts, and while the tenant
+// is hot the activity goes to the tenant's overflow queue instead. The
+// workers of a shard see every workflow of it, whichever client process
+// started it, so a flood spread over many client processes is isolated
+// from its shard-mates at its activities even when no client process sees
+// enough of it. See docs/hot-tenants.md.
 type HotTenants struct {
 	// Window is the time constant of the counts; default
 	// [DefaultHotWindow].

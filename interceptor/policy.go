@@ -3,6 +3,8 @@ package interceptor
 import (
 	"context"
 	"maps"
+	"slices"
+	"time"
 
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -38,15 +40,23 @@ type start struct {
 	registered bool
 	// inWorkflow marks a start made by workflow code: the tenant comes
 	// from the workflow (as a context value) and the memo only, the weight
-	// is the caller's, and the hot-tenant counts are neither read nor
-	// changed, so that the decision depends on history only and no user
-	// function runs inside a workflow. An activity made by workflow code
-	// moves to the workflow's own queue (ownQueue).
+	// is the caller's, and no user function runs inside a workflow. Its
+	// children and continue-as-new never read or change the hot-tenant
+	// counts, so that their decision depends on history only. An activity
+	// made by workflow code runs on the workflow's own queue (ownQueue),
+	// or on its tenant's overflow queue while the tenant is hot (see
+	// decideWorkflowActivity).
 	inWorkflow bool
 	ownQueue   string
-	// untraced skips the span and the metrics: a replayed workflow decides
-	// again but must not record twice.
-	untraced bool
+	// replaying marks a start made by workflow code on replay: it is
+	// decided again, but neither recorded (span, metrics) nor counted a
+	// second time.
+	replaying bool
+	// quiet marks a start that is recorded only when the router moves it:
+	// an activity that workflow code schedules on the workflow's own
+	// queue, which stays there unless its tenant is hot. One that stays
+	// is no decision of the router's, as it never was.
+	quiet bool
 	// mayAttach marks a start that may reach a running workflow instead
 	// of creating one (see [mayAttach]): it is not counted as a start of
 	// its tenant.
@@ -117,9 +127,14 @@ func (v verdict) evidence() string {
 func (r *Router) route(ctx context.Context, s start) (outcome, error) {
 	s.kind, s.registered = r.lookup(s)
 	span := trace.SpanFromContext(context.Background()) // a non-recording span
-	if !s.untraced {
+	traced := !s.replaying && !s.quiet
+	var began time.Time
+	switch {
+	case traced:
 		ctx, span = r.tracer.Start(ctx, r.spanName(s), r.spanOpts...)
 		defer span.End()
+	case s.quiet && !s.replaying:
+		began = time.Now() // its span begins here, if it is moved
 	}
 
 	v, err := r.decide(ctx, s)
@@ -127,12 +142,20 @@ func (r *Router) route(ctx context.Context, s start) (outcome, error) {
 		err = &RouteError{Path: s.path, WorkflowType: s.workflowType, TaskQueue: s.taskQueue, Err: err}
 		v.out = outcome{decision: Refused}
 	}
+	if !began.IsZero() && (v.out.decision == Overflow || err != nil) {
+		ctx, span = r.tracer.Start(ctx, r.spanName(s), append(slices.Clip(r.spanOpts), trace.WithTimestamp(began))...)
+		defer span.End()
+		traced = true
+	}
 	recorded := v.out.decision
 	if r.opts.shadow {
 		recorded = Shadow
 	}
-	if !s.untraced {
+	switch {
+	case traced:
 		r.record(ctx, span, s, recorded, v, err)
+	case !s.replaying:
+		r.logChanges(v) // a quiet start that stays: only the tenants that cooled down
 	}
 	if r.opts.shadow {
 		// What would have happened is recorded, refusals included; the
@@ -244,15 +267,17 @@ func (r *Router) decide(ctx context.Context, s start) (v verdict, err error) {
 	return v, nil
 }
 
-// hotTenant counts a client's start routed to its tenant's shard, and says
-// whether the tenant is hot, so that the start goes to its overflow queue
-// instead. It is the one place the policy consults the hot-tenant
-// detector. Starts made by workflow code never do, so that replays decide
-// the same.
+// hotTenant counts a start routed to its tenant's shard, and says whether
+// the tenant is hot, so that the start goes to its overflow queue instead.
+// It is the one place the policy consults the hot-tenant detector. The
+// starts it counts are a client's, and the activities workflow code
+// schedules on its own shard queue when not replaying (see
+// decideWorkflowActivity); children and continue-as-new made by workflow
+// code never consult it, so that replays decide the same.
 func (r *Router) hotTenant(s start, v *verdict) bool {
 	// Only a tenant that has an overflow queue to go to is counted:
 	// nothing reports an isolation that cannot happen.
-	if r.hot == nil || s.inWorkflow || v.route.Overflow == "" {
+	if r.hot == nil || v.route.Overflow == "" || s.replaying || s.inWorkflow && s.subject != activitySubject {
 		return false
 	}
 	j := r.hot.observe(sighting{kind: v.route.Kind, shard: v.route.Shard, queue: v.route.TaskQueue, tenant: v.tenant, counted: !s.mayAttach})
@@ -325,14 +350,26 @@ func (r *Router) tenantOutcome(s start, d Decision, v verdict) outcome {
 	return out
 }
 
-// decideWorkflowActivity keeps an activity that workflow code schedules on
-// a legacy queue off that queue. Workflow code that names the legacy queue
-// in its activity options means "the queue we all run on"; once the
-// workflow runs on a routed queue, that is its own queue, whose workers
-// have its activities; the server gives a queued activity task the
-// workflow's fairness key. A workflow still on the legacy queue leaves its
-// activities there. The decision depends on the history only, so replay
-// makes the same one.
+// decideWorkflowActivity decides an activity that workflow code schedules
+// on a legacy queue, or on the workflow's own queue. Workflow code that
+// names the legacy queue in its activity options means "the queue we all
+// run on"; once the workflow runs on a routed queue, that is its own
+// queue, whose workers have its activities; the server gives a queued
+// activity task the workflow's fairness key, whatever its queue
+// (transfer_queue_active_task_executor.go:277, server v1.32). A workflow
+// still on the legacy queue leaves its activities there.
+//
+// An activity bound for the workflow's own queue when that is a shard
+// queue is one of its tenant's starts on that shard: the workers see every
+// activity of the shard's workflows, however many client processes
+// started them. It is counted by the same detector as a client's start
+// (hotTenant), and while the tenant is hot it goes to the tenant's
+// overflow queue of the kind, so that its shard-mates' activities are not
+// queued behind it. On replay it is neither counted nor moved: the SDK
+// (v1.51) matches a scheduled activity to its history event by activity
+// ID and type only, not by queue (internal_task_handlers.go:1708-1718), so
+// that another choice on replay is no nondeterminism error, and the one
+// recorded in history stands.
 func (r *Router) decideWorkflowActivity(ctx context.Context, s start) verdict {
 	v := verdict{reason: reasonWorkflowQueue}
 	v.tenant, _ = TenantFromContext(ctx)
@@ -343,6 +380,19 @@ func (r *Router) decideWorkflowActivity(ctx context.Context, s start) verdict {
 	}
 	v.route = routing.Route{Kind: dest.Kind, Role: dest.Role, Shard: dest.Index, TaskQueue: s.ownQueue}
 	v.out = outcome{decision: Routed, taskQueue: s.ownQueue}
+	if r.hot == nil || dest.Role != routing.ShardQueue || v.tenant == "" {
+		return v
+	}
+	// The table knows the tenant's overflow queue of the kind: none for a
+	// pinned tenant, a kind that is not tenant-scoped, or NoOverflow.
+	if home, err := r.table.TenantRoute(dest.Kind, v.tenant, 0); err == nil {
+		v.route.Overflow = home.Overflow
+	}
+	if r.hotTenant(s, &v) {
+		v.route = v.route.Hot()
+		v.reason = reasonHotTenant
+		v.out = outcome{decision: Overflow, taskQueue: v.route.TaskQueue, tenant: v.tenant}
+	}
 	return v
 }
 

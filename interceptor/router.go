@@ -21,8 +21,9 @@ import (
 // interceptor, and the SDK applies a client's interceptors to the workers
 // made from that client: there it routes child workflows and
 // continue-as-new started on a legacy queue, for the tenant of the
-// workflow, keeps activities off the legacy queue, and passes the tenant on
-// to activities. It is safe for concurrent use.
+// workflow, keeps activities off the legacy queue, moves a hot tenant's
+// activities off its shard queue to its overflow queue, and passes the
+// tenant on to activities. It is safe for concurrent use.
 type Router struct {
 	sdkinterceptor.InterceptorBase // client and worker
 

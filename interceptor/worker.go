@@ -114,7 +114,7 @@ func (w *workflowOutbound) routeCtx() context.Context {
 // (span, metrics) the first time only, not on replay.
 func (w *workflowOutbound) routeInWorkflow(ctx workflow.Context, s start) (outcome, error) {
 	s.inWorkflow = true
-	s.untraced = workflow.IsReplaying(ctx)
+	s.replaying = workflow.IsReplaying(ctx)
 	s.tenantErr = w.in.tenantErr
 	return w.in.root.route(w.routeCtx(), s)
 }
@@ -222,24 +222,44 @@ func (w *workflowOutbound) ExecuteLocalActivity(ctx workflow.Context, activityTy
 	return w.Next.ExecuteLocalActivity(ctx, activityType, args...)
 }
 
-// routeActivity moves an activity whose options name a legacy queue to
-// the workflow's own queue, once the workflow is routed (see
-// Router.decideWorkflowActivity); activities on other queues are not
-// decisions of the router.
+// routeActivity decides an activity of the workflow (see
+// Router.activityStart and Router.decideWorkflowActivity). One bound for
+// the workflow's own queue is decided only the first time, not on replay,
+// and keeps its options unless its tenant is hot.
 func (w *workflowOutbound) routeActivity(ctx workflow.Context, activityType string) (workflow.Context, error) {
 	opts := workflow.GetActivityOptions(ctx)
-	if opts.TaskQueue == "" || !w.in.root.isLegacy(opts.TaskQueue) {
+	s, ok := w.in.root.activityStart(activityType, opts.TaskQueue, workflow.GetInfo(ctx).TaskQueueName)
+	if !ok || s.quiet && workflow.IsReplaying(ctx) {
 		return ctx, nil
 	}
-	out, err := w.routeInWorkflow(ctx, start{
-		path: "ExecuteActivity", workflowType: activityType, taskQueue: opts.TaskQueue,
-		subject: activitySubject, ownQueue: workflow.GetInfo(ctx).TaskQueueName,
-	})
-	if err != nil || !out.rerouted() {
+	out, err := w.routeInWorkflow(ctx, s)
+	if err != nil || !out.rerouted() || s.quiet && out.taskQueue == s.ownQueue {
 		return ctx, err
 	}
 	opts.TaskQueue = out.taskQueue
 	return workflow.WithActivityOptions(ctx, opts), nil
+}
+
+// activityStart is the start of an activity of activityType that workflow
+// code schedules naming queue, from a workflow on ownQueue; ok is false
+// when the router does not decide it. One that names a legacy queue moves
+// to the workflow's own queue, once the workflow is routed; one bound for
+// the workflow's own queue (no queue named, or its name) stays there
+// unless its tenant is hot (quiet: recorded only if moved). One that names
+// any other queue is not the router's to decide.
+func (r *Router) activityStart(activityType, queue, ownQueue string) (s start, ok bool) {
+	s = start{
+		path: "ExecuteActivity", workflowType: activityType, taskQueue: queue,
+		subject: activitySubject, inWorkflow: true, ownQueue: ownQueue,
+	}
+	switch {
+	case queue != "" && r.isLegacy(queue):
+	case queue == "" || queue == ownQueue:
+		s.quiet = true
+	default:
+		return s, false
+	}
+	return s, true
 }
 
 type activityInbound struct {

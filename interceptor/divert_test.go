@@ -1,0 +1,230 @@
+package interceptor
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkinterceptor "go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tqrouter/tqrouter/routing"
+)
+
+// scheduleOne is a workflow that runs one activity naming queue ("" for
+// the workflow's own) and returns the queue the activity ran on.
+func scheduleOne(ctx workflow.Context, queue string) (string, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute, TaskQueue: queue})
+	var ran string
+	err := workflow.ExecuteActivity(ctx, "Work").Get(ctx, &ran)
+	return ran, err
+}
+
+// reportQueue is the activity: it reports the queue it ran on, as the
+// server (here the SDK's test environment) handed it out.
+func reportQueue(ctx context.Context) (string, error) { return activity.GetInfo(ctx).TaskQueue, nil }
+
+// testWorker runs workflows in the SDK's test environment with a router
+// as its worker interceptor, as a worker process made from a routed client
+// does: the interceptor's own code decides each activity.
+type testWorker struct {
+	testsuite.WorkflowTestSuite
+	router *Router
+}
+
+func newTestWorker(router *Router) *testWorker {
+	w := &testWorker{router: router}
+	w.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	return w
+}
+
+// run runs one workflow of tenant on queue, whose activity names
+// activityQueue, and returns the queue its activity ran on.
+func (w *testWorker) run(t *testing.T, tenant, queue, activityQueue string) string {
+	t.Helper()
+	env := w.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []sdkinterceptor.WorkerInterceptor{w.router}})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{TaskQueue: queue})
+	require.NoError(t, env.SetMemoOnStart(map[string]any{DefaultMemoKey: tenant}))
+	env.RegisterWorkflowWithOptions(scheduleOne, workflow.RegisterOptions{Name: "UserOnboardingWorkflow"})
+	env.RegisterActivityWithOptions(reportQueue, activity.RegisterOptions{Name: "Work"})
+	env.ExecuteWorkflow("UserOnboardingWorkflow", activityQueue)
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var ran string
+	require.NoError(t, env.GetWorkflowResult(&ran))
+	return ran
+}
+
+// sums returns the router's counters by metric name and the attributes
+// given, joined with "/".
+func sums(t *testing.T, reader *metric.ManualReader, keys ...string) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if !ok {
+				continue
+			}
+			for _, dp := range sum.DataPoints {
+				k := m.Name
+				for _, key := range keys {
+					v, _ := dp.Attributes.Value(attribute.Key(key))
+					k += "/" + v.Emit()
+				}
+				out[k] += dp.Value
+			}
+		}
+	}
+	return out
+}
+
+// TestWorkerDivertsAHotTenantsActivities: a worker whose router sees a
+// tenant's workflows flood its shard sends their activities to the
+// tenant's overflow queue from the Enter-th on, though no client start was
+// isolated: each activity it schedules counts as one of the tenant's
+// starts on the shard. An activity that stays is no decision (no span, no
+// metric); each one moved is traced and counted as a hot-tenant overflow,
+// and the isolation as local. A shard-mate's activity, and one that names
+// another queue, stay where they were; one naming the legacy queue or the
+// workflow's own queue by name is moved like one naming none. The tenant
+// cools down once its workflows stop.
+func TestWorkerDivertsAHotTenantsActivities(t *testing.T) {
+	clk := newClock()
+	reader := metric.NewManualReader()
+	h := saas(t, WithHotTenants(HotTenants{}), withClock(clk.Now), WithLogger(&logRecorder{}),
+		WithMeterProvider(metric.NewMeterProvider(metric.WithReader(reader))))
+	w := newTestWorker(h.router)
+	shard := routing.TaskQueueName("saas", routing.Tenant, routing.StableShard("noisy", shards))
+	overflow := routing.OverflowQueueName("saas", routing.Tenant, 0)
+	run := func(tenant, activityQueue string) string {
+		clk.Advance(time.Millisecond)
+		return w.run(t, tenant, shard, activityQueue)
+	}
+
+	for i := 1; i < DefaultHotEnter; i++ {
+		require.Equal(t, shard, run("noisy", ""), "activity %d", i)
+	}
+	assert.Empty(t, h.spans.Ended(), "an activity that stays on its workflow's queue is no decision")
+	assert.Equal(t, overflow, run("noisy", ""), "the Enter-th activity")
+	assert.Equal(t, 1, h.router.HotTenants())
+	span := h.lastSpan(t)
+	a := attrs(span)
+	assert.Equal(t, "RouteActivity:Work", span.Name())
+	assert.Equal(t, "ExecuteActivity", a[AttrStartPath].AsString())
+	assert.Equal(t, "overflow", a[AttrDecision].AsString())
+	assert.Equal(t, "hot_tenant", a[AttrReason].AsString())
+	assert.Equal(t, overflow, a[AttrChosenQueue].AsString())
+	require.Len(t, span.Events(), 1)
+	assert.Equal(t, eventHotTenant, span.Events()[0].Name)
+	assert.Contains(t, span.Events()[0].Attributes, AttrHotEvidence.String("local"))
+
+	for range 5 {
+		assert.Equal(t, overflow, run("noisy", ""))
+	}
+	assert.Equal(t, overflow, run("noisy", shard), "naming the workflow's own queue")
+	assert.Equal(t, overflow, run("noisy", "main-queue"), "naming the legacy queue")
+	assert.Equal(t, "elsewhere", run("noisy", "elsewhere"), "naming another queue")
+	assert.Equal(t, shard, run(shardMate(t, "noisy", shards), ""), "a shard-mate stays")
+	assert.Len(t, h.spans.Ended(), 8, "one span per activity moved")
+
+	got := sums(t, reader, string(AttrDecision), string(AttrReason), string(AttrHotEvidence))
+	assert.Equal(t, int64(8), got[MetricDecisions+"/overflow/hot_tenant/"])
+	assert.Equal(t, int64(1), got[MetricIsolations+"///local"])
+	assert.Zero(t, got[MetricDecisions+"/routed/workflow_queue/"], "only the legacy-named activity is a decision when it stays")
+
+	clk.Advance(time.Minute)
+	assert.Equal(t, shard, run("noisy", ""), "cooled down")
+	assert.Zero(t, h.router.HotTenants())
+}
+
+// TestWorkerDiversionNeedsSomewhereToGo: no activity is moved, counted or
+// recorded without hot-tenant isolation, with routing.NoOverflow, for a
+// pinned tenant, or for a workflow already on an overflow queue (a client
+// isolated it); in shadow mode the move is recorded, not made.
+func TestWorkerDiversionNeedsSomewhereToGo(t *testing.T) {
+	shard := routing.TaskQueueName("saas", routing.Tenant, routing.StableShard("noisy", shards))
+	overflow := routing.OverflowQueueName("saas", routing.Tenant, 0)
+	for _, c := range []struct {
+		name  string
+		cfg   routing.Config
+		opts  []Option
+		queue string // the workflow's
+	}{
+		{"without hot tenants", routing.Config{Prefix: "saas", Shards: shards}, []Option{WithoutHotTenants()}, shard},
+		{"no overflow", routing.Config{Prefix: "saas", Shards: shards, Overflow: routing.NoOverflow}, nil, shard},
+		{"pinned", routing.Config{Prefix: "saas", Shards: shards, Pins: map[string]string{"noisy": "noisy"}}, nil, shard},
+		{"on the overflow queue", routing.Config{Prefix: "saas", Shards: shards}, nil, overflow},
+		{"shadow", routing.Config{Prefix: "saas", Shards: shards}, []Option{WithShadowMode()}, shard},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			reader := metric.NewManualReader()
+			opts := append([]Option{WithHotTenants(HotTenants{}), withClock(newClock().Now), WithLogger(&logRecorder{}),
+				WithMeterProvider(metric.NewMeterProvider(metric.WithReader(reader)))}, c.opts...)
+			h := newHarness(t, c.cfg, opts...)
+			w := newTestWorker(h.router)
+			for i := range 3 * DefaultHotEnter {
+				require.Equal(t, c.queue, w.run(t, "noisy", c.queue, ""), "activity %d", i)
+			}
+			got := sums(t, reader, string(AttrDecision))
+			if c.name == "shadow" {
+				assert.Equal(t, int64(2*DefaultHotEnter+1), got[MetricDecisions+"/shadow"], "what would have moved is recorded")
+				assert.Equal(t, int64(1), got[MetricIsolations+"/"])
+				return
+			}
+			assert.Zero(t, h.router.HotTenants())
+			assert.Empty(t, h.spans.Ended())
+			assert.Empty(t, got)
+		})
+	}
+}
+
+// TestReplayedActivitiesAreNotCounted: an activity decided on replay is
+// neither counted nor moved: replaying a flood's histories makes no tenant
+// hot, and a legacy-named activity replayed while its tenant is hot still
+// decides its workflow's own queue (whatever the history says, the SDK
+// does not compare an activity's queue on replay).
+func TestReplayedActivitiesAreNotCounted(t *testing.T) {
+	h := saas(t, WithHotTenants(HotTenants{}), withClock(newClock().Now), WithLogger(&logRecorder{}))
+	shard := routing.TaskQueueName("saas", routing.Tenant, routing.StableShard("noisy", shards))
+	ctx := WithTenant(context.Background(), "noisy")
+	for _, queue := range []string{"main-queue", ""} {
+		for range 3 * DefaultHotEnter {
+			s, ok := h.router.activityStart("Work", queue, shard)
+			require.True(t, ok)
+			s.inWorkflow, s.replaying = true, true
+			out, err := h.router.route(ctx, s)
+			require.NoError(t, err)
+			assert.Equal(t, shard, out.taskQueue)
+		}
+	}
+	assert.Zero(t, h.router.HotTenants())
+	assert.Empty(t, h.spans.Ended())
+}
+
+// workerOf returns the queue the activity of a workflow of tenant on queue
+// goes to when worker w schedules it (naming no queue), as the worker
+// interceptor's routeActivity decides it, not on replay.
+func workerOf(t *testing.T, w *harness, tenant, queue string) string {
+	t.Helper()
+	s, ok := w.router.activityStart("Work", "", queue)
+	require.True(t, ok)
+	out, err := w.router.route(WithTenant(context.Background(), tenant), s)
+	require.NoError(t, err)
+	return out.taskQueue
+}
