@@ -40,6 +40,9 @@ func (r *Router) withTenantHeader(ctx context.Context, out outcome) error {
 	}
 	header := sdkinterceptor.Header(ctx)
 	injectTrace(out.span, header)
+	if out.counted && header != nil {
+		header[countedHeader] = r.countMark
+	}
 	return r.setTenantHeader(header, out.tenant)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
@@ -32,6 +34,21 @@ func scheduleOne(ctx workflow.Context, queue string) (string, error) {
 	return ran, err
 }
 
+// scheduleMany is a workflow that runs n activities, one after another,
+// naming no queue, and returns the queues they ran on.
+func scheduleMany(ctx workflow.Context, n int) ([]string, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	var ran []string
+	for range n {
+		var q string
+		if err := workflow.ExecuteActivity(ctx, "Work").Get(ctx, &q); err != nil {
+			return nil, err
+		}
+		ran = append(ran, q)
+	}
+	return ran, nil
+}
+
 // reportQueue is the activity: it reports the queue it ran on, as the
 // server (here the SDK's test environment) handed it out.
 func reportQueue(ctx context.Context) (string, error) { return activity.GetInfo(ctx).TaskQueue, nil }
@@ -48,6 +65,25 @@ func newTestWorker(router *Router) *testWorker {
 	w := &testWorker{router: router}
 	w.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	return w
+}
+
+// runMany runs one workflow of tenant on queue that runs n activities,
+// with header as its start's header, and returns the queues they ran on.
+func (w *testWorker) runMany(t *testing.T, tenant, queue string, n int, header *commonpb.Header) []string {
+	t.Helper()
+	env := w.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []sdkinterceptor.WorkerInterceptor{w.router}})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{TaskQueue: queue})
+	env.SetHeader(header)
+	require.NoError(t, env.SetMemoOnStart(map[string]any{DefaultMemoKey: tenant}))
+	env.RegisterWorkflowWithOptions(scheduleMany, workflow.RegisterOptions{Name: "UserOnboardingWorkflow"})
+	env.RegisterActivityWithOptions(reportQueue, activity.RegisterOptions{Name: "Work"})
+	env.ExecuteWorkflow("UserOnboardingWorkflow", n)
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var ran []string
+	require.NoError(t, env.GetWorkflowResult(&ran))
+	return ran
 }
 
 // run runs one workflow of tenant on queue, whose activity names
@@ -194,6 +230,39 @@ func TestWorkerDiversionNeedsSomewhereToGo(t *testing.T) {
 	}
 }
 
+// TestWorkerCountsEachWorkflowOnce: a workflow counts once in a process,
+// as a start does: at its first activity, however many it runs, and not at
+// all when this process's client counted its start (its header carries
+// the router's mark); another router's mark does not stop the count. A
+// workflow not counted still has its activities moved while its tenant is
+// hot.
+func TestWorkerCountsEachWorkflowOnce(t *testing.T) {
+	clk := newClock()
+	h := saas(t, WithHotTenants(HotTenants{}), withClock(clk.Now), WithLogger(&logRecorder{}))
+	w := newTestWorker(h.router)
+	shard := routing.TaskQueueName("saas", routing.Tenant, routing.StableShard("noisy", shards))
+	overflow := routing.OverflowQueueName("saas", routing.Tenant, 0)
+	ours := &commonpb.Header{Fields: map[string]*commonpb.Payload{countedHeader: h.router.countMark}}
+	other, err := New(h.router.reg, h.router.table.Config())
+	require.NoError(t, err)
+	theirs := &commonpb.Header{Fields: map[string]*commonpb.Payload{countedHeader: other.countMark}}
+
+	ran := w.runMany(t, "noisy", shard, 3*DefaultHotEnter, nil)
+	assert.Equal(t, slices.Repeat([]string{shard}, 3*DefaultHotEnter), ran, "one workflow is one start")
+	for range 3 * DefaultHotEnter {
+		clk.Advance(time.Millisecond)
+		require.Equal(t, []string{shard}, w.runMany(t, "noisy", shard, 1, ours), "counted by this process's client")
+	}
+	assert.Zero(t, h.router.HotTenants())
+	for i := 2; i < DefaultHotEnter; i++ {
+		clk.Advance(time.Millisecond)
+		require.Equal(t, []string{shard}, w.runMany(t, "noisy", shard, 1, theirs), "workflow %d", i)
+	}
+	clk.Advance(time.Millisecond)
+	assert.Equal(t, []string{overflow}, w.runMany(t, "noisy", shard, 1, theirs), "the Enter-th workflow")
+	assert.Equal(t, []string{overflow, overflow}, w.runMany(t, "noisy", shard, 2, ours), "hot: moved, though not counted")
+}
+
 // TestReplayedActivitiesAreNotCounted: an activity decided on replay is
 // neither counted nor moved: replaying a flood's histories makes no tenant
 // hot, and a legacy-named activity replayed while its tenant is hot still
@@ -217,13 +286,15 @@ func TestReplayedActivitiesAreNotCounted(t *testing.T) {
 	assert.Empty(t, h.spans.Ended())
 }
 
-// workerOf returns the queue the activity of a workflow of tenant on queue
-// goes to when worker w schedules it (naming no queue), as the worker
-// interceptor's routeActivity decides it, not on replay.
-func workerOf(t *testing.T, w *harness, tenant, queue string) string {
+// workerOf returns the queue the first activity of a workflow of tenant on
+// queue goes to when worker w schedules it (naming no queue), as the
+// worker interceptor's routeActivity decides it, not on replay;
+// countedBefore says w's client counted the workflow's start.
+func workerOf(t *testing.T, w *harness, tenant, queue string, countedBefore bool) string {
 	t.Helper()
 	s, ok := w.router.activityStart("Work", "", queue)
 	require.True(t, ok)
+	s.countedBefore = countedBefore
 	out, err := w.router.route(WithTenant(context.Background(), tenant), s)
 	require.NoError(t, err)
 	return out.taskQueue

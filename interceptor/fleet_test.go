@@ -102,6 +102,9 @@ type fleetOf struct {
 	srv     *fakeServer
 	routers []*harness
 	next    int
+	// workers are the fleet's worker processes, each with its own router:
+	// each counts the activities of the workflows it runs.
+	workers []*harness
 }
 
 func newFleet(t *testing.T, k int, srv *fakeServer, opts ...Option) *fleetOf {
@@ -119,13 +122,22 @@ func newFleet(t *testing.T, k int, srv *fakeServer, opts ...Option) *fleetOf {
 // millisecond, about as long as the fleet's next start.
 func (f *fleetOf) start(tenant string) string {
 	f.t.Helper()
+	q, _, _ := f.startVia(tenant)
+	return q
+}
+
+// startVia is start, and says which process made it and whether its
+// router counted it (and marked its header so: see countedHeader).
+func (f *fleetOf) startVia(tenant string) (queue string, by *harness, counted bool) {
+	f.t.Helper()
 	h := f.routers[f.next%len(f.routers)]
 	f.next++
-	got, err := h.execute(WithTenant(context.Background(), tenant), "UserOnboardingWorkflow", onMain)
+	opts := onMain
+	got, out, err := h.router.routeOptions(WithTenant(context.Background(), tenant), "ExecuteWorkflow", "UserOnboardingWorkflow", &opts)
 	require.NoError(f.t, err)
 	f.srv.land(got.TaskQueue)
 	h.router.hot.fleet.asks.Wait()
-	return got.TaskQueue
+	return got.TaskQueue, h, out.counted
 }
 
 func (f *fleetOf) hot() int {
@@ -133,7 +145,22 @@ func (f *fleetOf) hot() int {
 	for _, h := range f.routers {
 		n += h.router.HotTenants()
 	}
+	if len(f.workers) > 0 && &f.workers[0] != &f.routers[0] {
+		for _, h := range f.workers {
+			n += h.router.HotTenants()
+		}
+	}
 	return n
+}
+
+// withWorkers gives f w worker processes, each with its own router of the
+// same options as the client processes'.
+func (f *fleetOf) withWorkers(w int, opts ...Option) *fleetOf {
+	for range w {
+		all := append([]Option{WithHotTenants(HotTenants{}), withClock(f.srv.clk.Now), WithLogger(&logRecorder{})}, opts...)
+		f.workers = append(f.workers, saas(f.t, all...))
+	}
+	return f
 }
 
 // flood sends n starts of tenant through f, 2 ms apart (the pace of the
@@ -313,7 +340,9 @@ func (o *overflowCounter) ExecuteWorkflow(_ context.Context, in *sdkinterceptor.
 // ordinary sends the starts of 1,000 tenants at ordinary rates through f
 // for a simulated minute: each tenant starts a workflow every 10 s on
 // average (Poisson), ten of them every second; 100 starts a second in
-// all, 3 a second per shard. It returns how many starts overflowed.
+// all, 3 a second per shard. Each workflow, if f has workers, runs on one
+// of them (a poller's choice) and schedules one activity there at once. It
+// returns how many starts and activities overflowed.
 func ordinary(f *fleetOf, seed uint64) (overflowed int) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	type next struct {
@@ -337,8 +366,18 @@ func ordinary(f *fleetOf, seed uint64) (overflowed int) {
 	for _, s := range starts {
 		f.srv.clk.Advance(s.at - now)
 		now = s.at
-		if q := f.start(fmt.Sprintf("tenant-%d", s.tenant)); strings.Contains(q, "overflow") {
+		tenant := fmt.Sprintf("tenant-%d", s.tenant)
+		q, by, counted := f.startVia(tenant)
+		if strings.Contains(q, "overflow") {
 			overflowed++
+		}
+		if len(f.workers) > 0 {
+			w := f.workers[rng.IntN(len(f.workers))]
+			// The workflow's header says whether w's own client counted it.
+			if strings.Contains(workerOf(f.t, w, tenant, q, w == by && counted), "overflow") {
+				overflowed++
+			}
+			w.router.hot.fleet.asks.Wait()
 		}
 		f.next = rng.IntN(len(f.routers)) // a load balancer's choice
 	}
@@ -346,25 +385,51 @@ func ordinary(f *fleetOf, seed uint64) (overflowed int) {
 }
 
 // TestFleetOrdinaryTenantsNeverHot: 1,000 tenants at ordinary rates
-// through 16 processes that share the server's view: none is hot, in any
-// process, whether the shards keep up (no backlog) or are all reported
-// backlogged past Backlog all along (busy workers, no flood): no tenant
-// makes 2 starts in a window through one process that are half of that
-// process's starts to its shard. The requests to the server stay within
-// the bound.
+// through 16 client processes that share the server's view: none is hot,
+// in any process, whether the shards keep up (no backlog) or are all
+// reported backlogged past Backlog all along (busy workers, no flood): no
+// tenant makes 2 starts in a window through one process that are half of
+// that process's starts to its shard. The requests to the server stay
+// within the bound.
+//
+// When the workflows run on workers that count their activities (see
+// decideWorkflowActivity), 16 worker processes of their own add no
+// isolation while the shards keep up. With every shard backlogged, or with
+// the same 16 processes as clients and workers (each sees twice the
+// starts, as 8 would), an ordinary tenant is isolated now and then, for a
+// few seconds: over 20 seeds of this minute, 0-2 activities (own workers,
+// busy) and 0-9 (shared processes) went to an overflow queue, of some 6,000
+// activities; the bound below is that. With fewer processes each sees a
+// larger part of a tenant's starts and its bursts, and isolates more
+// (docs/hot-tenants.md has the numbers, clients and workers alike).
 func TestFleetOrdinaryTenantsNeverHot(t *testing.T) {
-	for _, busy := range []bool{false, true} {
-		t.Run(fmt.Sprintf("busy=%t", busy), func(t *testing.T) {
-			srv := newFakeServer(newClock(), 10)
-			if busy {
-				srv.busy = DefaultHotBacklog
-			}
-			f := newFleet(t, 16, srv, WithBacklogFunc(srv.backlogOf))
-			assert.Zero(t, ordinary(f, 16), "starts sent to an overflow queue")
-			assert.Zero(t, f.hot())
-			assert.LessOrEqual(t, srv.asks, 16*(askBurst+askRate*60), "requests: at most 5 a second per process")
-			t.Logf("requests to the server from 16 processes in a minute: %d", srv.asks)
-		})
+	for _, workers := range []string{"none", "own", "shared"} {
+		for _, busy := range []bool{false, true} {
+			t.Run(fmt.Sprintf("workers=%s/busy=%t", workers, busy), func(t *testing.T) {
+				srv := newFakeServer(newClock(), 10)
+				if busy {
+					srv.busy = DefaultHotBacklog
+				}
+				f := newFleet(t, 16, srv, WithBacklogFunc(srv.backlogOf))
+				procs := 16
+				switch workers {
+				case "own":
+					f.withWorkers(16, WithBacklogFunc(srv.backlogOf))
+					procs += 16
+				case "shared":
+					f.workers = f.routers
+				}
+				overflowed := ordinary(f, 16)
+				if workers == "none" || !busy && workers == "own" {
+					assert.Zero(t, overflowed, "starts and activities sent to an overflow queue")
+				} else {
+					assert.LessOrEqual(t, overflowed, 10, "activities sent to an overflow queue")
+				}
+				assert.Zero(t, f.hot(), "every isolation ended")
+				assert.LessOrEqual(t, srv.asks, procs*(askBurst+askRate*60), "requests: at most 5 a second per process")
+				t.Logf("requests to the server from %d processes in a minute: %d; overflowed: %d", procs, srv.asks, overflowed)
+			})
+		}
 	}
 }
 

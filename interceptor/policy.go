@@ -61,6 +61,11 @@ type start struct {
 	// of creating one (see [mayAttach]): it is not counted as a start of
 	// its tenant.
 	mayAttach bool
+	// countedBefore marks an activity of a workflow this router counted
+	// already: at the workflow's start through its client, or at an
+	// earlier activity. It reads its tenant's state but is not counted:
+	// a workflow counts once in each process (see decideWorkflowActivity).
+	countedBefore bool
 	// tenantErr, set by the worker side, is why the running workflow's
 	// tenant could not be read (see Router.workflowTenant).
 	tenantErr error
@@ -82,6 +87,10 @@ type outcome struct {
 	// span is the routing decision's span, when it is recorded: the
 	// router's worker side joins its trace.
 	span trace.SpanContext
+	// counted: the hot-tenant detector counted the start, and the
+	// workflow's header says so to this process's workers (see
+	// countedHeader).
+	counted bool
 }
 
 // rerouted reports whether the start's options change: it goes to a routed
@@ -109,6 +118,8 @@ type verdict struct {
 	swept  []cooled // other tenants found cooled down at this start
 	// confirmed: the tenant became hot on the server's word (see fleet.go).
 	confirmed bool
+	// counted: the detector counted the start (see hotTenant).
+	counted bool
 }
 
 // evidence is the AttrHotEvidence of a tenant that became hot.
@@ -160,7 +171,7 @@ func (r *Router) route(ctx context.Context, s start) (outcome, error) {
 	if r.opts.shadow {
 		// What would have happened is recorded, refusals included; the
 		// start goes as it was.
-		return outcome{decision: Shadow}, nil
+		return outcome{decision: Shadow, counted: v.out.counted}, nil
 	}
 	if span.IsRecording() {
 		v.out.span = span.SpanContext()
@@ -280,8 +291,9 @@ func (r *Router) hotTenant(s start, v *verdict) bool {
 	if r.hot == nil || v.route.Overflow == "" || s.replaying || s.inWorkflow && s.subject != activitySubject {
 		return false
 	}
-	j := r.hot.observe(sighting{kind: v.route.Kind, shard: v.route.Shard, queue: v.route.TaskQueue, tenant: v.tenant, counted: !s.mayAttach})
-	v.change, v.swept, v.confirmed = j.change, j.swept, j.confirmed
+	counted := !s.mayAttach && !s.countedBefore
+	j := r.hot.observe(sighting{kind: v.route.Kind, shard: v.route.Shard, queue: v.route.TaskQueue, tenant: v.tenant, counted: counted})
+	v.change, v.swept, v.confirmed, v.counted = j.change, j.swept, j.confirmed, counted
 	return j.hot
 }
 
@@ -342,7 +354,8 @@ func (r *Router) tenantOutcome(s start, d Decision, v verdict) outcome {
 			FairnessKey:    v.route.FairnessKey,
 			FairnessWeight: v.route.FairnessWeight,
 		},
-		tenant: v.tenant,
+		tenant:  v.tenant,
+		counted: v.counted,
 	}
 	if s.subject == workflowSubject { // an activity has no memo
 		out.memo = r.memoWithTenant(s.memo, v.tenant, v.route.FairnessKey)
@@ -365,7 +378,12 @@ func (r *Router) tenantOutcome(s start, d Decision, v verdict) outcome {
 // started them. It is counted by the same detector as a client's start
 // (hotTenant), and while the tenant is hot it goes to the tenant's
 // overflow queue of the kind, so that its shard-mates' activities are not
-// queued behind it. On replay it is neither counted nor moved: the SDK
+// queued behind it. A workflow counts once in each process, as a start
+// does: at its first activity there (the detector's Enter and Suspect
+// are counts of workflows, however many activities each runs), and not
+// at all if this process's client counted its start (its header says so:
+// see countedHeader), so that a process that both starts and runs
+// workflows does not count each twice. On replay it is neither counted nor moved: the SDK
 // (v1.51) matches a scheduled activity to its history event by activity
 // ID and type only, not by queue (internal_task_handlers.go:1708-1718), so
 // that another choice on replay is no nondeterminism error, and the one
@@ -393,6 +411,7 @@ func (r *Router) decideWorkflowActivity(ctx context.Context, s start) verdict {
 		v.reason = reasonHotTenant
 		v.out = outcome{decision: Overflow, taskQueue: v.route.TaskQueue, tenant: v.tenant}
 	}
+	v.out.counted = v.counted
 	return v
 }
 

@@ -1,6 +1,8 @@
 package interceptor
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -8,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+	commonpb "go.temporal.io/api/common/v1"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 
@@ -34,7 +37,10 @@ type Router struct {
 	tracer  trace.Tracer
 	metrics *instruments
 	hot     *detector // nil without hot-tenant isolation
-	ops     opSet     // update-with-start operations made by this router
+	// countMark is this router's value of countedHeader: a random
+	// token, the same for every start it counts.
+	countMark *commonpb.Payload
+	ops       opSet // update-with-start operations made by this router
 
 	// Per-start tracing costs, paid once: the span options, and the span
 	// names of registered types (a bounded set).
@@ -89,6 +95,9 @@ func New(reg *registry.Registry, cfg routing.Config, opts ...Option) (*Router, e
 		return nil, fmt.Errorf("%w: metrics: %v", routing.ErrInvalidConfig, err)
 	}
 	if !o.hotTenants.disabled {
+		if r.countMark, err = newCountMark(); err != nil {
+			return nil, err
+		}
 		r.hot = newDetector(o.hotTenants, o.now, o.backlog)
 		r.hot.fleet.answered = r.metrics.backlogRequest
 		r.metrics.observeHot(r.hot)
@@ -127,4 +136,30 @@ func (r *Router) InterceptClient(next sdkinterceptor.ClientOutboundInterceptor) 
 	out := &clientOutbound{root: r}
 	out.Next = next
 	return out
+}
+
+// countedHeader is the header in which a router's client marks a start
+// its hot-tenant detector counted, with the router's own random token
+// (countMark), so that its worker side, when it runs the workflow, does not
+// count the workflow's activities again (see decideWorkflowActivity). It
+// names no tenant and means nothing to another process.
+const countedHeader = "tqrouter-counted-by"
+
+// newCountMark returns a router's countedHeader payload: 8 random bytes,
+// in hex, as plain bytes.
+func newCountMark() (*commonpb.Payload, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("tqrouter: a router's token: %w", err)
+	}
+	return &commonpb.Payload{
+		Metadata: map[string][]byte{"encoding": []byte("binary/plain")},
+		Data:     []byte(hex.EncodeToString(b[:])),
+	}, nil
+}
+
+// countedHere reports whether header marks a start this router counted.
+func (r *Router) countedHere(header map[string]*commonpb.Payload) bool {
+	p := header[countedHeader]
+	return r.countMark != nil && p != nil && string(p.GetData()) == string(r.countMark.GetData())
 }

@@ -48,6 +48,11 @@ type workflowInbound struct {
 	tenant    string
 	tenantErr error           // why its tenant cannot be read (see Router.workflowTenant)
 	parent    context.Context // carries the workflow's trace, if it has one
+	// counted: the hot-tenant detector counted this workflow, at its start
+	// through this router's client or at an activity it scheduled here.
+	// Not replay-safe, and never needs to be: it decides what is counted,
+	// never a command.
+	counted bool
 }
 
 func (w *workflowInbound) Init(outbound sdkinterceptor.WorkflowOutboundInterceptor) error {
@@ -62,6 +67,7 @@ func (w *workflowInbound) ExecuteWorkflow(ctx workflow.Context, in *sdkintercept
 	info := workflow.GetInfo(ctx)
 	w.tenant, w.tenantErr = w.root.workflowTenant(header, info)
 	w.parent = parentContext(header)
+	w.counted = w.root.countedHere(header)
 	if w.tenant != "" {
 		ctx = workflow.WithValue(ctx, workflowTenantKey{}, w.tenant)
 	}
@@ -232,7 +238,11 @@ func (w *workflowOutbound) routeActivity(ctx workflow.Context, activityType stri
 	if !ok || s.quiet && workflow.IsReplaying(ctx) {
 		return ctx, nil
 	}
+	s.countedBefore = w.in.counted
 	out, err := w.routeInWorkflow(ctx, s)
+	if out.counted {
+		w.in.counted = true
+	}
 	if err != nil || !out.rerouted() || s.quiet && out.taskQueue == s.ownQueue {
 		return ctx, err
 	}
