@@ -113,3 +113,52 @@ func BenchmarkTenantHeader(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkWorkflowActivity measures what the worker side adds to an
+// activity that workflow code schedules on its workflow's shard queue:
+// the decision (activityStart and route) of a workflow's first activity,
+// counted in the detector (1,000 tenants, none hot), and of a later one,
+// which is not counted; the baseline is hot-tenant isolation off, where
+// the decision only finds the workflow's queue.
+func BenchmarkWorkflowActivity(b *testing.B) {
+	tenants := make([]context.Context, 1000)
+	queues := make([]string, len(tenants))
+	table, err := routing.NewTable(routing.Config{Prefix: "saas", Shards: 32})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range tenants {
+		id := fmt.Sprintf("%08x-d254-41a7-9ebf-aeab054c8c61", i)
+		tenants[i] = WithTenant(context.Background(), id)
+		r, err := table.TenantRoute(routing.Tenant, id, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		queues[i] = r.TaskQueue
+	}
+	noTrace := WithTracerProvider(noop.NewTracerProvider())
+	for _, tc := range []struct {
+		name          string
+		opts          []Option
+		countedBefore bool
+	}{
+		{"baseline/hot=off", []Option{noTrace, WithoutHotTenants()}, false},
+		{"first/hot=on", []Option{noTrace}, false},
+		{"later/hot=on", []Option{noTrace}, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: 32}, tc.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				s, _ := router.activityStart("Work", "", queues[i%len(queues)])
+				s.inWorkflow, s.countedBefore = true, tc.countedBefore
+				_, _ = router.route(tenants[i%len(tenants)], s)
+				i++
+			}
+		})
+	}
+}
