@@ -383,11 +383,13 @@ func (r *Router) tenantOutcome(s start, d Decision, v verdict) outcome {
 // are counts of workflows, however many activities each runs), and not
 // at all if this process's client counted its start (its header says so:
 // see countedHeader), so that a process that both starts and runs
-// workflows does not count each twice. On replay it is neither counted nor moved: the SDK
-// (v1.51) matches a scheduled activity to its history event by activity
-// ID and type only, not by queue (internal_task_handlers.go:1708-1718), so
-// that another choice on replay is no nondeterminism error, and the one
-// recorded in history stands.
+// workflows does not count each twice.
+//
+// On replay an activity is neither counted nor moved: the SDK (v1.51)
+// matches a scheduled activity to its history event by activity ID and
+// type only, not by queue (internal/internal_task_handlers.go:1708-1718),
+// so that another choice on replay is no nondeterminism error, and the
+// one recorded in history stands.
 func (r *Router) decideWorkflowActivity(ctx context.Context, s start) verdict {
 	v := verdict{reason: reasonWorkflowQueue}
 	v.tenant, _ = TenantFromContext(ctx)
