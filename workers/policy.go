@@ -21,7 +21,8 @@ package workers
 // classes share contested capacity by weight whatever their number of
 // queues, and every grant raises its class's and key's count, so every
 // waiting queue's turn comes. Once the limit is full, only a class under
-// its fair share may take a slot of the headroom (underShare).
+// its fair share may take a slot of the headroom (underShare, mayTake), a
+// task from an uncounted poll as well as a poll.
 //
 // A policy may read only these inputs: the mechanism re-sorts on their
 // changes and on nothing else. It keeps one heap of classes per weight, so
@@ -53,4 +54,16 @@ func keyBefore(a, b *keyState) bool {
 // its share may take a slot of the headroom.
 func underShare(cs *classState, limit int, invWeights float64) bool {
 	return float64(cs.counted*cs.weight)*invWeights < float64(limit)
+}
+
+// mayTake reports whether class cs may take one more slot, counted being
+// the pool's tasks running, young polls and eager slots: while counted is
+// under limit any class may; up to limit + headroom only a class under its
+// share (inv() is invWeights, computed only when needed). It is the one
+// room rule for counted polls and for tasks that uncounted polls bring (a
+// task that may not start waits in the worker for a slot), so a budget
+// never runs more than limit + headroom, and W budgets of limit/W never
+// more than limit + their headrooms, however many idle queues each polls.
+func mayTake(cs *classState, counted, limit, headroom int, inv func() float64) bool {
+	return counted < limit || (counted < limit+headroom && underShare(cs, limit, inv()))
 }
