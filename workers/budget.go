@@ -81,9 +81,11 @@ const defaultNexusSlots = 1000
 // The bound: activities running ≤ limit + headroom, always, tasks from
 // polls taken for idle included. Such a poll can still return a task; the
 // task starts if its class could take a slot (under the limit, or in the
-// headroom while under its share), and otherwise waits in the worker, its
-// timeouts running, ahead of every poll, until it can: a kind's first task
-// at an idle queue, while the kind is under its share, starts at once.
+// headroom while under its share) or, within the headroom, if its queue
+// has nothing running, and otherwise waits in the worker, its timeouts
+// running, ahead of every poll, until it can. So an idle queue's first
+// task starts at once while there is headroom, and a flood's tasks from
+// polls that aged wait for the flood's own slots.
 // So a fleet of worker processes, each with a budget of its share of the
 // slots and the default headroom, runs at most the slots plus a third of
 // them in all, however many processes and idle queues. Eager activities

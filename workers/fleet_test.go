@@ -97,40 +97,69 @@ func TestFleetBound(t *testing.T) {
 
 // TestPoolHoldsByShare: with the limit full, a task that a poll taken for
 // idle brings starts at once, in the headroom, if its kind is under its
-// fair share, and waits in the worker, ahead of waiting polls, until the
-// count is back under the limit if its kind is over (as a counted poll of
-// its kind would).
+// fair share or its queue has nothing running (an idle queue's first
+// task, even of the flood's kind); a task of a queue with tasks running,
+// of a kind over its share, waits in the worker until the count is back
+// under the limit, as a counted poll of that kind would; and nothing
+// starts past limit + headroom.
 func TestPoolHoldsByShare(t *testing.T) {
 	q := func(name string) pollKey { return pollKey{queue: name, kind: "activity"} }
-	flood, shardMate, jobs, waiting := q("saas.tenant.00"), q("saas.tenant.01"), q("saas.jobs.00"), q("saas.jobs.01")
-	p, _ := newTestPool(4)
+	flood, mate, quiet, jobs := q("saas.tenant.00"), q("saas.tenant.01"), q("saas.tenant.02"), q("saas.jobs.00")
+	p, clk := newTestPool(4)
 	p.headroom = 2
-	backlogged(p, flood, waiting)
-	running := runTasks(t, p, flood, flood, flood, flood)
-	idle(p, shardMate, jobs)
-	r1, r2 := reserveAsync(p, shardMate), reserveAsync(p, jobs)
-	waitFor(t, "idle queues' polls granted at once", func() bool { return granted(r1) && granted(r2) })
-
-	mate := make(chan struct{})
-	go func() { p.markUsed(r1.g); close(mate) }() // the tenant kind has 4 running: over its share
-	waitFor(t, "held", func() bool { return p.snapshot().waiting == 1 })
-	p.markUsed(r2.g) // the jobs kind has none: under its share
-	require.Equal(t, 5, p.snapshot().used)
-	w := reserveAsync(p, waiting) // jobs: 1 running, 4 × 1/2 = 2 is its share, 5 < 4 + 2
-	waitFor(t, "a counted poll of the kind under its share takes the headroom too", func() bool { return granted(w) })
-	p.release(w.g) // an empty poll
-
-	p.release(running[0]) // 4 counted: at the limit
-	select {
-	case <-mate:
-		t.Fatal("the tenant kind's task started at the limit, over its share")
-	default:
+	backlogged(p, flood)
+	running := runTasks(t, p, flood, flood, flood)
+	late := reserveAsync(p, flood) // a poll of the flood's queue that will age
+	waitFor(t, "granted", func() bool { return granted(late) })
+	clk.Advance(testIdle)
+	require.Equal(t, 0, p.snapshot().young)
+	// The limit is full: the flood's queue has an aged poll out, so its
+	// other pollers wait; another shard of the flood's kind takes the 4th.
+	other := q("saas.tenant.03")
+	backlogged(p, other)
+	running = append(running, runTasks(t, p, other)...)
+	idle(p, mate, quiet, jobs)
+	var polls []*reservation
+	for _, k := range []pollKey{mate, quiet, jobs} {
+		r := reserveAsync(p, k)
+		waitFor(t, "an idle queue's poll is granted at once", func() bool { return granted(r) })
+		polls = append(polls, r)
 	}
+
+	start := func(g *grant) chan struct{} {
+		done := make(chan struct{})
+		go func() { p.markUsed(g); close(done) }()
+		return done
+	}
+	isDone := func(ch chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	floodTask := start(late.g) // the tenant kind is over its share, its queue busy
+	waitFor(t, "held", func() bool { return p.snapshot().waiting == 1 })
+	mateTask, jobsTask := start(polls[0].g), start(polls[2].g)
+	waitFor(t, "the flood's kind, but a queue with nothing running: starts", func() bool { return isDone(mateTask) })
+	waitFor(t, "the jobs kind, under its share: starts", func() bool { return isDone(jobsTask) })
+	require.Equal(t, 6, p.snapshot().used, "limit + headroom")
+	quietTask := start(polls[1].g)
+	waitFor(t, "held at limit + headroom", func() bool { return p.snapshot().waiting == 2 })
+
+	p.release(running[0]) // 5: the quiet shard's first task starts, not the flood's
+	waitFor(t, "the quiet shard's task", func() bool { return isDone(quietTask) })
+	require.False(t, isDone(floodTask))
 	p.release(running[1])
-	<-mate // 3 counted: under the limit
+	p.release(running[2]) // 4: at the limit
+	require.False(t, isDone(floodTask), "over its share, at the limit")
+	p.release(running[3])
+	waitFor(t, "the flood's task, under the limit", func() bool { return isDone(floodTask) }) // 3
 	require.Equal(t, 4, p.snapshot().used)
-	for _, g := range append(running[2:], r1.g, r2.g) {
-		p.release(g)
+	p.release(late.g)
+	for _, r := range polls {
+		p.release(r.g)
 	}
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }

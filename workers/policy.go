@@ -56,14 +56,23 @@ func underShare(cs *classState, limit int, invWeights float64) bool {
 	return float64(cs.counted*cs.weight)*invWeights < float64(limit)
 }
 
-// mayTake reports whether class cs may take one more slot, counted being
-// the pool's tasks running, young polls and eager slots: while counted is
-// under limit any class may; up to limit + headroom only a class under its
-// share (inv() is invWeights, computed only when needed). It is the one
-// room rule for counted polls and for tasks that uncounted polls bring (a
-// task that may not start waits in the worker for a slot), so a budget
-// never runs more than limit + headroom, and W budgets of limit/W never
-// more than limit + their headrooms, however many idle queues each polls.
+// mayTake reports whether a poll of class cs may take one more slot,
+// counted being the pool's tasks running, young polls and eager slots:
+// while counted is under limit any class may; up to limit + headroom only
+// a class under its share (inv() is invWeights, computed only when
+// needed).
 func mayTake(cs *classState, counted, limit, headroom int, inv func() float64) bool {
 	return counted < limit || (counted < limit+headroom && underShare(cs, limit, inv()))
+}
+
+// mayStart reports whether a task that an uncounted poll brought to key ks
+// may start now; if not, it waits in the worker. It may where a poll of
+// its class may take a slot (mayTake), and also, up to limit + headroom,
+// when its queue has nothing running: an idle queue's first task starts at
+// once even if its kind is over its share (a quiet tenant's shard, when
+// the flood is on another shard of the same kind). So a budget never runs
+// more than limit + headroom, and W budgets never more than their limits
+// and headrooms in all, however many idle queues each polls.
+func mayStart(ks *keyState, counted, limit, headroom int, inv func() float64) bool {
+	return mayTake(ks.class, counted, limit, headroom, inv) || (ks.running == 0 && counted < limit+headroom)
 }

@@ -44,9 +44,10 @@ import (
 //  4. An eager reservation is granted while used + young + eager < limit
 //     and no task is held (rule 5).
 //  5. A task from an aged poll starts if its class may take a slot (the
-//     same mayTake); otherwise it is held: it waits in markUsed until it
-//     may, ahead of every poll, and its key has no other poll granted by
-//     rule 1 meanwhile.
+//     same mayTake), or, up to limit + headroom, if its key has nothing
+//     running (mayStart); otherwise it is held: it waits in markUsed until
+//     it may, ahead of every poll, after the key's earlier held tasks, and
+//     its key has no other poll granted by rule 1 meanwhile.
 //
 // Workflow polls whose server queue is not known (the SDK reserves before
 // choosing between the normal and the sticky queue) are "mixed": rules 1
@@ -54,7 +55,7 @@ import (
 //
 // The bound: used + young + eager ≤ limit + headroom, always. A counted
 // grant and a task from an aged poll each raise the sum only where
-// mayTake allows, and a young or eager grant becoming used keeps it.
+// mayTake and mayStart allow, and a young or eager grant becoming used keeps it.
 // Before, a task from an aged poll always started: running tasks went past
 // limit + headroom by up to one per idle queue (one per poller of a queue
 // whose polls aged with a backlog), and W worker processes' budgets each
@@ -261,7 +262,7 @@ func (p *pool) markUsed(g *grant) {
 		p.mu.Unlock()
 		return
 	}
-	if wasAged && !mayTake(g.ks.class, p.countedLocked(), p.limit, p.headroom, p.invWeightsLocked) {
+	if wasAged && (g.ks.held > 0 || !mayStart(g.ks, p.countedLocked(), p.limit, p.headroom, p.invWeightsLocked)) {
 		h := heldTask{g: g, ch: make(chan struct{})}
 		g.state = grantHeld
 		g.ks.held++
@@ -417,17 +418,17 @@ func (p *pool) grantFreshLocked() {
 	}
 }
 
-// startHeldLocked starts, in arrival order, each held task whose class may
-// take a slot (rule 5). Held tasks that may not are of classes over their
-// share while the count is at the limit, or of any class at limit +
-// headroom.
+// startHeldLocked starts, in arrival order, each held task that may start
+// (rule 5). Held tasks that may not are of classes over their share, with
+// tasks of their key running, while the count is at the limit, or of any
+// class at limit + headroom.
 func (p *pool) startHeldLocked() {
 	if len(p.held) == 0 {
 		return
 	}
 	kept := p.held[:0]
 	for _, h := range p.held {
-		if !mayTake(h.g.ks.class, p.countedLocked(), p.limit, p.headroom, p.invWeightsLocked) {
+		if !mayStart(h.g.ks, p.countedLocked(), p.limit, p.headroom, p.invWeightsLocked) {
 			kept = append(kept, h)
 			continue
 		}
