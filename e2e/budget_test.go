@@ -71,12 +71,12 @@ var budgetOptions = worker.Options{MaxConcurrentActivityTaskPollers: activityPol
 
 const activityPollers = 2
 
-// overshootBound is what the budget guarantees: running activities exceed
-// the limit plus its default headroom (a third of the limit) by at most the
-// polls outstanding on idle queues, at most one per activity poller of
-// each queue.
-func overshootBound(limit, queues int) int64 {
-	return int64(limit + limit/3 + queues*activityPollers)
+// budgetBound is what the budget guarantees: running activities stay
+// within the limit plus its default headroom (a third of the limit), tasks
+// that polls of idle queues bring included (they wait in the worker when
+// their kind may not take a slot).
+func budgetBound(limit int) int64 {
+	return int64(limit + limit/3)
 }
 
 // startSpread starts perQueue[i] OneActivity workflows on queue i and
@@ -116,7 +116,7 @@ func TestBudgetStarvesNoQueue(t *testing.T) {
 		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
 			const limit, nQueues = 12, 34
 			var opts []workers.BudgetOption
-			bound := overshootBound(limit, nQueues)
+			bound := budgetBound(limit)
 			if strict {
 				opts = append(opts, workers.WithStrictLimit())
 				bound = limit
@@ -152,8 +152,8 @@ func TestBudgetStarvesNoQueue(t *testing.T) {
 // of 12, with 4 and with 34 queues, under steady load (every queue's
 // backlog there before the workers start) and for a burst that reaches
 // queues idle long enough for their polls to stop counting. It asserts the
-// bound the design promises (overshootBound: the limit, its headroom, and
-// one per activity poller of each queue), or the limit itself with
+// bound the design promises (budgetBound: the limit and its headroom, the
+// tasks of idle queues' polls included), or the limit itself with
 // workers.WithStrictLimit; and, so that the bound can fail, that the same
 // load on the same workers without a budget (worker.Options' limit of 12
 // per queue) goes past it.
@@ -178,7 +178,7 @@ func TestBudgetPeak(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var opts []workers.BudgetOption
-			bound := overshootBound(limit, tc.load.queues)
+			bound := budgetBound(limit)
 			if tc.strict {
 				opts = append(opts, workers.WithStrictLimit())
 				bound = limit
@@ -231,7 +231,7 @@ func TestBudgetPeak(t *testing.T) {
 			require.NoError(t, group.Start())
 			t.Cleanup(group.Stop)
 			waitAll(t, runs)
-			bound := overshootBound(limit, l.queues)
+			bound := budgetBound(limit)
 			require.Greater(t, g.peak.Load(), bound, "without a budget the load stays within the budget's bound: the bound cannot fail")
 			t.Logf("%d queues, no budget, MaxConcurrentActivityExecutionSize %d, %d workflows: peak %d activities at once (the budget's bound %d)",
 				l.queues, limit, len(runs), g.peak.Load(), bound)
@@ -446,11 +446,10 @@ func TestBudgetSharesByKind(t *testing.T) {
 // timing: the tenant tasks last 2 s, the jobs 3 s (so that the jobs queue
 // does not go idle, which would give the 3rd job an idle poll).
 func TestBudgetHeadroom(t *testing.T) {
-	// The tenant kind's uncounted polls may bring it up to activityPollers
-	// tasks past the limit, and every running task counts in limit +
-	// headroom: 3 jobs need a headroom of 3 + activityPollers to be sure
-	// of a slot.
-	for _, headroom := range []int{3 + activityPollers, 0} {
+	// The tenant kind, over its share, never runs past the limit: tasks
+	// its polls that aged bring wait in the worker. So 3 jobs need a
+	// headroom of 3 to be sure of a slot.
+	for _, headroom := range []int{3, 0} {
 		t.Run(fmt.Sprintf("headroom %d", headroom), func(t *testing.T) {
 			const limit = 6
 			prefix := "headroom-" + strings.NewReplacer(".", "-").Replace(uniqueID(t, "t"))
@@ -516,7 +515,7 @@ func TestBudgetHeadroom(t *testing.T) {
 				}
 			}
 			require.Len(t, jobStarts, 3)
-			require.LessOrEqual(t, tenantPeak, limit+activityPollers, "the kind over its share took headroom: %v", events)
+			require.LessOrEqual(t, tenantPeak, limit, "the kind over its share took headroom: %v", events)
 			if headroom > 0 {
 				require.Less(t, jobStarts[2], firstEnd, "a job waited for the tenant kind's tasks: %v", events)
 			} else {

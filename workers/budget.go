@@ -78,15 +78,21 @@ const defaultNexusSlots = 1000
 // flood's tasks to end, and the flood pays the excess back from its own
 // next slots; the flood itself never goes past the limit.
 //
-// The bound: a poll taken for idle can still return a task, so the tasks
-// running at once can exceed limit + headroom by the polls outstanding on
-// idle queues: under steady load by none; when work reaches idle queues
-// (or a worker starts with a backlog on more queues than the limit), by at
-// most one per idle activity queue (one per poller for a queue whose backlog ran out
-// within the last poll timeout). Eager activities and eager workflow
-// starts are granted only within the limit. [WithStrictLimit] makes the
-// limit hard: no headroom, and such tasks wait in the worker. Tests:
-// TestPoolBound (unit, random events), e2e TestBudgetPeak (real server).
+// The bound: activities running ≤ limit + headroom, always, tasks from
+// polls taken for idle included. Such a poll can still return a task; the
+// task starts if its class could take a slot (under the limit, or in the
+// headroom while under its share) or, within the headroom, if its queue
+// has nothing running, and otherwise waits in the worker, its timeouts
+// running, ahead of every poll, until it can. So an idle queue's first
+// task starts at once while there is headroom, and a flood's tasks from
+// polls that aged wait for the flood's own slots.
+// So a fleet of worker processes, each with a budget of its share of the
+// slots and the default headroom, runs at most the slots plus a third of
+// them in all, however many processes and idle queues. Eager activities
+// and eager workflow starts are granted only within the limit. Workflow
+// tasks have no headroom: their limit is the bound. Tests: TestPoolBound
+// (unit, random events), TestFleetBound (W budgets), e2e TestBudgetPeak
+// (real server).
 //
 // Lifecycle: a Budget needs no start. [Budget.Close] unregisters its
 // gauges; call it once the workers that use it have stopped (it does not
@@ -141,9 +147,6 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 		classes:    map[string]int{},
 	}
 	b.activities.headroom = headroom
-	for _, p := range []*pool{b.activities, b.workflows} {
-		p.strict = o.strict
-	}
 	if err := b.registerMetrics(o.meterProvider); err != nil {
 		return nil, err
 	}

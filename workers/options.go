@@ -165,17 +165,17 @@ func WithIdlePollAfter(d time.Duration) BudgetOption {
 // limit, rounded down). It lets a kind that was idle when another filled
 // the limit start its work without waiting for the other's tasks to end;
 // the kinds over their share start nothing until the count is back under
-// the limit, so they pay the excess back. 0 keeps every counted grant
-// within the limit. [WithStrictLimit] sets it to 0.
+// the limit, so they pay the excess back. Running tasks never exceed
+// limit + headroom; 0 keeps them within the limit. [WithStrictLimit] sets
+// it to 0.
 func WithHeadroom(n int) BudgetOption {
 	return func(o *budgetOptions) { o.headroom = &n }
 }
 
-// WithStrictLimit makes the limit hard: a task that a poll taken for idle
-// brings when the budget is full waits in the worker until a task ends,
-// instead of running over the limit, and the headroom is 0. Its timeouts
-// (start-to-close, heartbeat, workflow task) run while it waits, so use it
-// only when the tasks' timeouts leave room for the length of a task.
+// WithStrictLimit makes the limit itself the bound: the headroom is 0, the
+// same as WithHeadroom(0). (Every budget holds a task that a poll taken
+// for idle brings when its class may not take a slot: it waits in the
+// worker, its timeouts running, until a task ends; see [Budget].)
 func WithStrictLimit() BudgetOption {
 	return func(o *budgetOptions) { o.strict = true }
 }

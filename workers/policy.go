@@ -1,9 +1,10 @@
 package workers
 
-// The policy: who gets the next free slot of a pool. It is all here, in
-// three functions; the mechanism (pool.go) keeps the counts they read and
-// re-sorts its queues whenever one of those counts changes, so each grant
-// costs O(log n) in the number of classes and queues.
+// The policy: who gets the next free slot of a pool, and what may start
+// past the limit. It is all here, in five short functions; the mechanism
+// (pool.go) keeps the counts they read and re-sorts its queues whenever
+// one of those counts changes, so each grant costs O(log n) in the number
+// of classes and queues.
 //
 // The inputs, kept by the mechanism:
 //
@@ -11,6 +12,8 @@ package workers
 //     tasks running and young polls (polls under way for less than the
 //     idle-poll time);
 //   - a key's (one task queue and kind of task) running and polls out;
+//   - the pool's count (tasks running, young polls, eager slots), limit
+//     and headroom;
 //   - seq, the arrival order of a key's oldest waiting poll.
 //
 // The rule: the next slot goes to the class with the least load,
@@ -21,7 +24,10 @@ package workers
 // classes share contested capacity by weight whatever their number of
 // queues, and every grant raises its class's and key's count, so every
 // waiting queue's turn comes. Once the limit is full, only a class under
-// its fair share may take a slot of the headroom (underShare).
+// its fair share may take a slot of the headroom (underShare, mayTake),
+// and a task from an uncounted poll also if its queue has nothing running
+// (mayStart); a task that may not start waits in the worker, so nothing
+// runs past limit + headroom.
 //
 // A policy may read only these inputs: the mechanism re-sorts on their
 // changes and on nothing else. It keeps one heap of classes per weight, so
@@ -53,4 +59,25 @@ func keyBefore(a, b *keyState) bool {
 // its share may take a slot of the headroom.
 func underShare(cs *classState, limit int, invWeights float64) bool {
 	return float64(cs.counted*cs.weight)*invWeights < float64(limit)
+}
+
+// mayTake reports whether a poll of class cs may take one more slot,
+// counted being the pool's tasks running, young polls and eager slots:
+// while counted is under limit any class may; up to limit + headroom only
+// a class under its share (inv() is invWeights, computed only when
+// needed).
+func mayTake(cs *classState, counted, limit, headroom int, inv func() float64) bool {
+	return counted < limit || (counted < limit+headroom && underShare(cs, limit, inv()))
+}
+
+// mayStart reports whether a task that an uncounted poll brought to key ks
+// may start now; if not, it waits in the worker. It may where a poll of
+// its class may take a slot (mayTake), and also, up to limit + headroom,
+// when its queue has nothing running: an idle queue's first task starts at
+// once even if its kind is over its share (a quiet tenant's shard, when
+// the flood is on another shard of the same kind). So a budget never runs
+// more than limit + headroom, and W budgets never more than their limits
+// and headrooms in all, however many idle queues each polls.
+func mayStart(ks *keyState, counted, limit, headroom int, inv func() float64) bool {
+	return mayTake(ks.class, counted, limit, headroom, inv) || (ks.running == 0 && counted < limit+headroom)
 }

@@ -38,27 +38,29 @@ import (
 //  2. A key is held (its polls wait) while it has an aged poll, or any
 //     poll while cold: an idle queue has one poll out, a busy one all its
 //     pollers.
-//  3. Any other waiting poll is granted, young, while used + young + eager
-//     < limit, or < limit + headroom for a class under its fair share
-//     (see underShare), in the policy's order.
-//  4. An eager reservation is granted while used + young + eager < limit.
-//  5. In a strict pool, a task from an aged poll that finds no room (or
-//     other such tasks waiting) waits in markUsed, ahead of every poll,
-//     until a task ends.
+//  3. Any other waiting poll is granted, young, while its class may take
+//     a slot (mayTake: used + young + eager < limit, or < limit + headroom
+//     for a class under its fair share), in the policy's order.
+//  4. An eager reservation is granted while used + young + eager < limit
+//     and no task is held (rule 5).
+//  5. A task from an aged poll starts if its class may take a slot (the
+//     same mayTake), or, up to limit + headroom, if its key has nothing
+//     running (mayStart); otherwise it is held: it waits in markUsed until
+//     it may, ahead of every poll, after the key's earlier held tasks, and
+//     its key has no other poll granted by rule 1 meanwhile.
 //
 // Workflow polls whose server queue is not known (the SDK reserves before
 // choosing between the normal and the sticky queue) are "mixed": rules 1
 // and 2 do not apply to them.
 //
-// The bound: a counted grant leaves used + young + eager at most limit +
-// headroom, and a young or eager grant becoming used keeps the sum. Only
-// an aged poll returning a task raises it: a cold key has at most one aged
-// poll, and a hot key at most one per poller until a poll comes back
-// empty or late, which makes it cold. So running tasks exceed limit +
-// headroom by at most the tasks from aged polls, at most one per idle
-// queue (one per poller for a queue whose backlog ran out within the last
-// poll timeout); in a strict pool, never the limit. Under steady load
-// polls return tasks at once and never age.
+// The bound: used + young + eager ≤ limit + headroom, always. A counted
+// grant and a task from an aged poll each raise the sum only where
+// mayTake and mayStart allow, and a young or eager grant becoming used keeps it.
+// Before, a task from an aged poll always started: running tasks went past
+// limit + headroom by up to one per idle queue (one per poller of a queue
+// whose polls aged with a backlog), and W worker processes' budgets each
+// went past their own, W times the idle queues in all (the demo with 3
+// processes of 4 slots: 19-23 running on 12; see docs/workers.md).
 //
 // Why no queue with work starves: a waiting poll is held back only by
 // capacity or by a poll of its own key (rule 2), and a poll of a queue
@@ -73,8 +75,7 @@ import (
 // number of waiting polls.
 type pool struct {
 	limit     int
-	headroom  int // counted grants past limit for classes under their share
-	strict    bool
+	headroom  int // slots past limit for classes under their share
 	idleAfter time.Duration
 	clock     clock
 
@@ -89,7 +90,7 @@ type pool struct {
 	ready    []*classHeap // per weight: classes with keys whose waiters may be granted
 	active   map[int]int  // weight → classes active (see underShare)
 	seq      uint64       // arrival order of waiters
-	held     []heldTask   // strict pools only; served before waiters
+	held     []heldTask   // tasks from aged polls waiting for room (rule 5), in arrival order
 	timer    func() bool  // stops the pending aging timer, if any
 	timerAt  time.Time
 	nWaiting int         // waiters of keys not held
@@ -115,6 +116,7 @@ type keyState struct {
 	aged    int  // aged poll grants
 	running int  // used grants: its tasks running now
 	hot     bool // its last poll to end brought a task within idleAfter
+	held    int  // its tasks held (rule 5)
 	waiters []*waiter
 	index   int  // in class.keys; -1 when not there
 	ready   bool // has waiters and is not held: its waiters count in pool.nWaiting
@@ -167,7 +169,7 @@ const (
 	grantEager
 	grantAged
 	grantUsed
-	grantHeld // strict pools: a task from an aged poll waiting for room
+	grantHeld // a task from an aged poll waiting for room (rule 5)
 	grantReleased
 )
 
@@ -243,8 +245,8 @@ func (p *pool) tryReserve(key pollKey, cs *classState) *grant {
 	return &grant{ks: p.keyLocked(key, cs), at: p.now, state: grantEager}
 }
 
-// markUsed counts g's task as running. In a strict pool, a task from an
-// aged poll that finds no room waits here until a task ends.
+// markUsed counts g's task as running. A task from an aged poll whose
+// class may not take a slot now waits here until it may (rule 5).
 func (p *pool) markUsed(g *grant) {
 	p.mu.Lock()
 	p.now = p.clock.Now()
@@ -260,9 +262,10 @@ func (p *pool) markUsed(g *grant) {
 		p.mu.Unlock()
 		return
 	}
-	if p.strict && wasAged && (len(p.held) > 0 || !p.roomLocked()) {
+	if wasAged && (g.ks.held > 0 || !mayStart(g.ks, p.countedLocked(), p.limit, p.headroom, p.invWeightsLocked)) {
 		h := heldTask{g: g, ch: make(chan struct{})}
 		g.state = grantHeld
+		g.ks.held++
 		p.held = append(p.held, h)
 		p.updateLocked(g.ks)
 		p.dispatchLocked()
@@ -331,7 +334,11 @@ func (p *pool) leaveLocked(g *grant) bool {
 	return true
 }
 
-func (p *pool) roomLocked() bool { return p.used+p.nYoung+p.eager < p.limit }
+// countedLocked is what counts against the limit: tasks running, young
+// polls and eager slots.
+func (p *pool) countedLocked() int { return p.used + p.nYoung + p.eager }
+
+func (p *pool) roomLocked() bool { return p.countedLocked() < p.limit }
 
 // heldLocked reports whether polls of ks wait for its idle poll to return
 // (rule 2).
@@ -342,7 +349,7 @@ func heldLocked(ks *keyState) bool {
 // updateLocked applies rule 1 to ks and re-sorts it and its class after a
 // change of their counts or waiters.
 func (p *pool) updateLocked(ks *keyState) {
-	if len(ks.waiters) > 0 && !ks.key.mixed && !ks.hot && ks.polls == 0 && ks.running == 0 {
+	if len(ks.waiters) > 0 && !ks.key.mixed && !ks.hot && ks.polls == 0 && ks.running == 0 && ks.held == 0 {
 		switch {
 		case ks.polled || !p.roomLocked():
 			p.grantAgedLocked(ks)
@@ -404,11 +411,33 @@ func (p *pool) grantFreshLocked() {
 		p.fresh[0] = nil
 		p.fresh = p.fresh[1:]
 		ks.inFresh = false
-		if !ks.polled && len(ks.waiters) > 0 && !ks.hot && ks.polls == 0 && ks.running == 0 {
+		if !ks.polled && len(ks.waiters) > 0 && !ks.hot && ks.polls == 0 && ks.running == 0 && ks.held == 0 {
 			p.grantAgedLocked(ks)
 			p.updateLocked(ks)
 		}
 	}
+}
+
+// startHeldLocked starts, in arrival order, each held task that may start
+// (rule 5). Held tasks that may not are of classes over their share, with
+// tasks of their key running, while the count is at the limit, or of any
+// class at limit + headroom.
+func (p *pool) startHeldLocked() {
+	if len(p.held) == 0 {
+		return
+	}
+	kept := p.held[:0]
+	for _, h := range p.held {
+		if !mayStart(h.g.ks, p.countedLocked(), p.limit, p.headroom, p.invWeightsLocked) {
+			kept = append(kept, h)
+			continue
+		}
+		h.g.ks.held--
+		p.startLocked(h.g)
+		close(h.ch)
+	}
+	clear(p.held[len(kept):])
+	p.held = kept
 }
 
 // invWeightsLocked is the sum of 1/weight over the active classes.
@@ -440,19 +469,14 @@ func (p *pool) ageLocked(now time.Time) {
 	p.young = p.young[n:]
 }
 
-// dispatchLocked grants what it can (rules 3 and 5), and arms a timer for
-// the next aging if capacity held by young polls is all that keeps a
-// waiter waiting.
+// dispatchLocked starts the held tasks that may start and grants what it
+// can (rules 5 and 3), and arms a timer for the next aging if capacity
+// held by young polls is all that keeps a waiter waiting.
 func (p *pool) dispatchLocked() {
 	now := p.now
 	p.ageLocked(now)
-	for len(p.held) > 0 && p.roomLocked() {
-		h := p.held[0]
-		p.held = p.held[1:]
-		p.startLocked(h.g)
-		close(h.ch)
-	}
-	for len(p.held) == 0 && p.used+p.nYoung+p.eager < p.limit+p.headroom {
+	p.startHeldLocked()
+	for {
 		cs := p.nextLocked()
 		if cs == nil {
 			break
@@ -499,13 +523,19 @@ func (p *pool) dispatchLocked() {
 
 // nextLocked returns the class whose waiter the policy picks next, or nil:
 // the first in classBefore's order of the classes with waiters to grant
-// (and, once the limit is full, under their share). Each weight's heap has
-// its first class on top, so it looks at one class per weight.
+// that may take a slot (mayTake). Each weight's heap has its first class
+// on top, so it looks at one class per weight.
 func (p *pool) nextLocked() *classState {
-	room := p.roomLocked()
-	var inv float64
-	if !room {
-		inv = p.invWeightsLocked()
+	counted := p.countedLocked()
+	if counted >= p.limit+p.headroom {
+		return nil
+	}
+	inv := -1.0
+	invWeights := func() float64 {
+		if inv < 0 {
+			inv = p.invWeightsLocked()
+		}
+		return inv
 	}
 	var next *classState
 	for _, h := range p.ready {
@@ -513,7 +543,7 @@ func (p *pool) nextLocked() *classState {
 			continue
 		}
 		cs := h.classes[0]
-		if !room && !underShare(cs, p.limit, inv) {
+		if !mayTake(cs, counted, p.limit, p.headroom, invWeights) {
 			continue
 		}
 		if next == nil || classBefore(cs, next, cs.keys[0].seq(), next.keys[0].seq()) {
