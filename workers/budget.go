@@ -163,8 +163,8 @@ func (b *Budget) Headroom() int { return b.activities.headroom }
 // InUse returns how many activities are running now.
 func (b *Budget) InUse() int { return b.activities.snapshot().used }
 
-// Waiting returns how many activity polls (and, with [WithStrictLimit],
-// tasks) are waiting for the budget to have room. Pollers of idle queues
+// Waiting returns how many activity polls, and tasks that polls taken for
+// idle brought, are waiting for the budget to have room. Pollers of idle queues
 // waiting for their queue's outstanding poll to return are not counted:
 // they wait for work, not for capacity.
 func (b *Budget) Waiting() int { return b.activities.snapshot().waiting }
@@ -246,7 +246,7 @@ func (b *Budget) registerMetrics(mp metric.MeterProvider) error {
 	usage, err2 := m.Int64ObservableGauge(MetricBudgetUsage, metric.WithUnit("{task}"),
 		metric.WithDescription("Tasks running under the workers' budget."))
 	waiting, err3 := m.Int64ObservableGauge(MetricBudgetWaiting, metric.WithUnit("{task}"),
-		metric.WithDescription("Polls waiting for room in the workers' budget."))
+		metric.WithDescription("Polls, and tasks from idle queues' polls, waiting for room in the workers' budget."))
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return fmt.Errorf("tqrouter: budget metrics: %w", err)
 	}

@@ -72,7 +72,10 @@ import (
 // is not held is in its class's heap, and a class with such keys in the
 // pool's heap, both in the policy's order. A grant and every change of a
 // key's counts re-sort that key and its class: O(log n), whatever the
-// number of waiting polls.
+// number of waiting polls. Held tasks (rule 5) are looked at in a list, on
+// each dispatch while any are held: there are few (tasks that reached
+// queues with an aged poll while the pool was full), and none under
+// steady load.
 type pool struct {
 	limit     int
 	headroom  int // slots past limit for classes under their share
