@@ -163,9 +163,11 @@ func (o *clientOutbound) ExecuteActivity(ctx context.Context, in *sdkinterceptor
 }
 
 func (o *clientOutbound) UpdateWithStartWorkflow(ctx context.Context, in *sdkinterceptor.ClientUpdateWithStartWorkflowInput) (client.WorkflowUpdateHandle, error) {
-	tenant, err := o.root.checkOperation(ctx, in.StartWorkflowOperation)
+	out, err := o.root.checkOperation(ctx, in.StartWorkflowOperation)
 	if err == nil {
-		err = o.root.setTenantHeader(sdkinterceptor.Header(ctx), tenant)
+		// The tenant, the decision's trace and the detector's mark, as on
+		// any routed start (the SDK sends this header with the start).
+		err = o.root.withTenantHeader(ctx, out)
 	}
 	if err != nil {
 		return nil, err

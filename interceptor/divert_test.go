@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
@@ -22,6 +24,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/tqrouter/tqrouter/registry"
 	"github.com/tqrouter/tqrouter/routing"
 )
 
@@ -298,4 +301,34 @@ func workerOf(t *testing.T, w *harness, tenant, queue string, countedBefore bool
 	out, err := w.router.route(WithTenant(context.Background(), tenant), s)
 	require.NoError(t, err)
 	return out.taskQueue
+}
+
+// TestUpdateWithStartCarriesTheCountedMark: an update-with-start whose
+// start the detector counted (conflict policy Fail: it always creates a
+// workflow) carries the router's mark in its start's header, as any
+// counted start does, so that the process's workers do not count the
+// workflow again; one that may attach to a running workflow (UseExisting)
+// is not counted and carries none. Both carry the tenant.
+func TestUpdateWithStartCarriesTheCountedMark(t *testing.T) {
+	router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: 7})
+	require.NoError(t, err)
+	c, w := wireClient(t, router)
+	for _, policy := range []enumspb.WorkflowIdConflictPolicy{enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL, enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING} {
+		ctx, cancel := context.WithTimeout(WithTenant(context.Background(), "acme"), 5*time.Second)
+		op, err := router.NewWithStartWorkflowOperation(ctx, c, client.StartWorkflowOptions{ID: "w", TaskQueue: "main-queue", WorkflowIDConflictPolicy: policy}, "UserOnboardingWorkflow")
+		require.NoError(t, err)
+		_, _ = c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op, UpdateOptions: client.UpdateWorkflowOptions{UpdateName: "u", WaitForStage: client.WorkflowUpdateStageAccepted}})
+		cancel()
+		var start *workflowservice.StartWorkflowExecutionRequest
+		for _, m := range w.sent() {
+			if req, ok := m.(*workflowservice.ExecuteMultiOperationRequest); ok && len(req.GetOperations()) > 0 {
+				start = req.GetOperations()[0].GetStartWorkflow()
+			}
+		}
+		require.NotNil(t, start, "no update-with-start was sent")
+		fields := start.GetHeader().GetFields()
+		assert.NotNil(t, fields[tenantHeader], policy.String())
+		_, marked := fields[countedHeader]
+		assert.Equal(t, policy == enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL, marked, policy.String())
+	}
 }

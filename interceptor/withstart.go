@@ -38,38 +38,35 @@ func (r *Router) NewWithStartWorkflowOperation(ctx context.Context, c client.Cli
 		return nil, err
 	}
 	op := c.NewWithStartWorkflowOperation(*routed, workflow, args...)
-	tenant := ""
-	if out.rerouted() {
-		tenant = out.tenant
-	}
-	r.ops.add(op, tenant)
+	r.ops.add(op, out)
 	return op, nil
 }
 
 // checkOperation lets through an update-with-start operation made by
-// NewWithStartWorkflowOperation, once, with the tenant it was routed for
+// NewWithStartWorkflowOperation, once, with the outcome it was routed to
 // (routed, traced and counted when it was made), and refuses any other:
 // that refusal is decided and recorded like any other start's.
-func (r *Router) checkOperation(ctx context.Context, op client.WithStartWorkflowOperation) (tenant string, err error) {
-	if tenant, ok := r.ops.take(op); ok {
-		return tenant, nil
+func (r *Router) checkOperation(ctx context.Context, op client.WithStartWorkflowOperation) (outcome, error) {
+	if out, ok := r.ops.take(op); ok {
+		return out, nil
 	}
-	_, err = r.route(ctx, start{path: "UpdateWithStartWorkflow", refusal: ErrUnroutedUpdateWithStart})
-	return "", err
+	out, err := r.route(ctx, start{path: "UpdateWithStartWorkflow", refusal: ErrUnroutedUpdateWithStart})
+	return out, err
 }
 
-// opSet is a set of update-with-start operations that does not keep them
+// opSet is a set of update-with-start operations, each with its routing
+// outcome (its tenant, and whether the detector counted it), that does not keep them
 // alive: an operation that is made but never used is dropped from the set
 // when it is garbage collected. Operations are compared by identity (they
 // are pointers in the SDK), through weak pointers, so a new operation at
 // the address of a collected one is never mistaken for it.
 type opSet struct {
-	mu *sync.Mutex                   // protects m
-	m  map[weak.Pointer[byte]]string // pointer to the first byte of each operation → its tenant
+	mu *sync.Mutex                    // protects m
+	m  map[weak.Pointer[byte]]outcome // pointer to the first byte of each operation → its outcome
 }
 
 func newOpSet() opSet {
-	return opSet{mu: new(sync.Mutex), m: make(map[weak.Pointer[byte]]string)}
+	return opSet{mu: new(sync.Mutex), m: make(map[weak.Pointer[byte]]outcome)}
 }
 
 // identity returns a pointer to the first byte of op's object, or nil if op
@@ -82,14 +79,14 @@ func identity(op client.WithStartWorkflowOperation) *byte {
 	return (*byte)(v.UnsafePointer())
 }
 
-func (s opSet) add(op client.WithStartWorkflowOperation, tenant string) {
+func (s opSet) add(op client.WithStartWorkflowOperation, out outcome) {
 	p := identity(op)
 	if p == nil {
 		return
 	}
 	key := weak.Make(p)
 	s.mu.Lock()
-	s.m[key] = tenant
+	s.m[key] = out
 	s.mu.Unlock()
 	runtime.AddCleanup(p, func(key weak.Pointer[byte]) {
 		s.mu.Lock()
@@ -98,17 +95,17 @@ func (s opSet) add(op client.WithStartWorkflowOperation, tenant string) {
 	}, key)
 }
 
-func (s opSet) take(op client.WithStartWorkflowOperation) (tenant string, ok bool) {
+func (s opSet) take(op client.WithStartWorkflowOperation) (out outcome, ok bool) {
 	p := identity(op)
 	if p == nil {
-		return "", false
+		return outcome{}, false
 	}
 	key := weak.Make(p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tenant, ok = s.m[key]
+	out, ok = s.m[key]
 	delete(s.m, key)
-	return tenant, ok
+	return out, ok
 }
 
 func (s opSet) len() int {
