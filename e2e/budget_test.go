@@ -426,11 +426,13 @@ func TestBudgetSharesByKind(t *testing.T) {
 			lastJob = i + 1
 		}
 	}
-	// Kinds first: 12 or 13 (the jobs every other slot). Queues alone
-	// (jobs one queue of four, the overflow queue last): 19, measured
-	// with every queue put in one class.
+	// Kinds first: 12 or 13 in principle (the jobs every other slot);
+	// measured 13-14 on a quiet machine and 14-15 with both cores kept
+	// busy (the first polls of the four queues race). Queues alone (jobs
+	// one queue of four, the overflow queue last): 19, measured with
+	// every queue put in one class. 16 keeps a margin on both sides.
 	t.Logf("the 6th job started as task %d of 36", lastJob)
-	require.LessOrEqual(t, lastJob, 15, "the jobs kind waited behind the tenant kind's queues: %v", order)
+	require.LessOrEqual(t, lastJob, 16, "the jobs kind waited behind the tenant kind's queues: %v", order)
 }
 
 // TestBudgetHeadroom: a budget of 6 full of a tenant queue's long tasks,
