@@ -10,9 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -28,19 +26,11 @@ import (
 	"github.com/tqrouter/tqrouter/routing"
 )
 
-// scheduleOne is a workflow that runs one activity naming queue ("" for
-// the workflow's own) and returns the queue the activity ran on.
-func scheduleOne(ctx workflow.Context, queue string) (string, error) {
+// schedule is a workflow that runs n activities, one after another,
+// naming queue ("" for the workflow's own), and returns the queues they
+// ran on.
+func schedule(ctx workflow.Context, queue string, n int) ([]string, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute, TaskQueue: queue})
-	var ran string
-	err := workflow.ExecuteActivity(ctx, "Work").Get(ctx, &ran)
-	return ran, err
-}
-
-// scheduleMany is a workflow that runs n activities, one after another,
-// naming no queue, and returns the queues they ran on.
-func scheduleMany(ctx workflow.Context, n int) ([]string, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
 	var ran []string
 	for range n {
 		var q string
@@ -71,66 +61,38 @@ func newTestWorker(router *Router) *testWorker {
 }
 
 // runMany runs one workflow of tenant on queue that runs n activities,
-// with header as its start's header, and returns the queues they ran on.
+// naming no queue, with header as its start's header, and returns the
+// queues they ran on.
 func (w *testWorker) runMany(t *testing.T, tenant, queue string, n int, header *commonpb.Header) []string {
 	t.Helper()
-	env := w.NewTestWorkflowEnvironment()
-	env.SetWorkerOptions(worker.Options{Interceptors: []sdkinterceptor.WorkerInterceptor{w.router}})
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{TaskQueue: queue})
-	env.SetHeader(header)
-	require.NoError(t, env.SetMemoOnStart(map[string]any{DefaultMemoKey: tenant}))
-	env.RegisterWorkflowWithOptions(scheduleMany, workflow.RegisterOptions{Name: "UserOnboardingWorkflow"})
-	env.RegisterActivityWithOptions(reportQueue, activity.RegisterOptions{Name: "Work"})
-	env.ExecuteWorkflow("UserOnboardingWorkflow", n)
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
-	var ran []string
-	require.NoError(t, env.GetWorkflowResult(&ran))
-	return ran
+	return w.execute(t, tenant, queue, "", n, header)
 }
 
 // run runs one workflow of tenant on queue, whose activity names
 // activityQueue, and returns the queue its activity ran on.
 func (w *testWorker) run(t *testing.T, tenant, queue, activityQueue string) string {
 	t.Helper()
+	return w.execute(t, tenant, queue, activityQueue, 1, nil)[0]
+}
+
+// execute runs schedule(activityQueue, n) as a workflow of tenant on
+// queue, with header as its start's header.
+func (w *testWorker) execute(t *testing.T, tenant, queue, activityQueue string, n int, header *commonpb.Header) []string {
+	t.Helper()
 	env := w.NewTestWorkflowEnvironment()
 	env.SetWorkerOptions(worker.Options{Interceptors: []sdkinterceptor.WorkerInterceptor{w.router}})
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{TaskQueue: queue})
+	env.SetHeader(header)
 	require.NoError(t, env.SetMemoOnStart(map[string]any{DefaultMemoKey: tenant}))
-	env.RegisterWorkflowWithOptions(scheduleOne, workflow.RegisterOptions{Name: "UserOnboardingWorkflow"})
+	env.RegisterWorkflowWithOptions(schedule, workflow.RegisterOptions{Name: "UserOnboardingWorkflow"})
 	env.RegisterActivityWithOptions(reportQueue, activity.RegisterOptions{Name: "Work"})
-	env.ExecuteWorkflow("UserOnboardingWorkflow", activityQueue)
+	env.ExecuteWorkflow("UserOnboardingWorkflow", activityQueue, n)
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
-	var ran string
+	var ran []string
 	require.NoError(t, env.GetWorkflowResult(&ran))
+	require.Len(t, ran, n)
 	return ran
-}
-
-// sums returns the router's counters by metric name and the attributes
-// given, joined with "/".
-func sums(t *testing.T, reader *metric.ManualReader, keys ...string) map[string]int64 {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(context.Background(), &rm))
-	out := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok {
-				continue
-			}
-			for _, dp := range sum.DataPoints {
-				k := m.Name
-				for _, key := range keys {
-					v, _ := dp.Attributes.Value(attribute.Key(key))
-					k += "/" + v.Emit()
-				}
-				out[k] += dp.Value
-			}
-		}
-	}
-	return out
 }
 
 // TestWorkerDivertsAHotTenantsActivities: a worker whose router sees a

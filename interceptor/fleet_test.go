@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	enumspb "go.temporal.io/api/enums/v1"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -140,13 +139,13 @@ func (f *fleetOf) startVia(tenant string) (queue string, by *harness, counted bo
 	return got.TaskQueue, h, out.counted
 }
 
+// hot returns the tenants hot in all of f's processes, each process once
+// (its workers may be its client processes).
 func (f *fleetOf) hot() int {
-	n := 0
-	for _, h := range f.routers {
-		n += h.router.HotTenants()
-	}
-	if len(f.workers) > 0 && &f.workers[0] != &f.routers[0] {
-		for _, h := range f.workers {
+	n, seen := 0, map[*harness]bool{}
+	for _, h := range slices.Concat(f.routers, f.workers) {
+		if !seen[h] {
+			seen[h] = true
 			n += h.router.HotTenants()
 		}
 	}
@@ -470,28 +469,15 @@ func TestFleetIsolationIsTracedAndCounted(t *testing.T) {
 	}
 	assert.Equal(t, "server", evidence[AttrHotEvidence])
 
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(context.Background(), &rm))
-	got := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok {
-				continue
-			}
-			for _, dp := range sum.DataPoints {
-				for _, kv := range dp.Attributes.ToSlice() {
-					assert.NotContains(t, kv.Value.Emit(), "acme")
-				}
-				e, _ := dp.Attributes.Value(AttrHotEvidence)
-				et, _ := dp.Attributes.Value(AttrErrorType)
-				got[m.Name+"/"+e.Emit()+et.Emit()] += dp.Value
-			}
+	for _, c := range counters(t, reader) {
+		for _, kv := range c.dp.Attributes.ToSlice() {
+			assert.NotContains(t, kv.Value.Emit(), "acme", c.name)
 		}
 	}
-	assert.Equal(t, int64(1), got[MetricIsolations+"/server"])
-	assert.Equal(t, int64(1), got[MetricBacklogRequests+"/error"])
-	assert.Equal(t, int64(1), got[MetricBacklogRequests+"/"])
+	got := sums(t, reader, string(AttrHotEvidence), string(AttrErrorType))
+	assert.Equal(t, int64(1), got[MetricIsolations+"/server/"])
+	assert.Equal(t, int64(1), got[MetricBacklogRequests+"//error"])
+	assert.Equal(t, int64(1), got[MetricBacklogRequests+"//"])
 }
 
 // TestFleetConfirmedTenantStaysHotBelowExit: with Enter set far out of

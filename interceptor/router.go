@@ -2,7 +2,6 @@ package interceptor
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -95,9 +94,7 @@ func New(reg *registry.Registry, cfg routing.Config, opts ...Option) (*Router, e
 		return nil, fmt.Errorf("%w: metrics: %v", routing.ErrInvalidConfig, err)
 	}
 	if !o.hotTenants.disabled {
-		if r.countMark, err = newCountMark(); err != nil {
-			return nil, err
-		}
+		r.countMark = newCountMark()
 		r.hot = newDetector(o.hotTenants, o.now, o.backlog)
 		r.hot.fleet.answered = r.metrics.backlogRequest
 		r.metrics.observeHot(r.hot)
@@ -145,17 +142,13 @@ func (r *Router) InterceptClient(next sdkinterceptor.ClientOutboundInterceptor) 
 // names no tenant and means nothing to another process.
 const countedHeader = "tqrouter-counted-by"
 
-// newCountMark returns a router's countedHeader payload: 8 random bytes,
-// in hex, as plain bytes.
-func newCountMark() (*commonpb.Payload, error) {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, fmt.Errorf("tqrouter: a router's token: %w", err)
-	}
+// newCountMark returns a router's countedHeader payload: a random token
+// (rand.Text: 128 bits), as plain bytes.
+func newCountMark() *commonpb.Payload {
 	return &commonpb.Payload{
 		Metadata: map[string][]byte{"encoding": []byte("binary/plain")},
-		Data:     []byte(hex.EncodeToString(b[:])),
-	}, nil
+		Data:     []byte(rand.Text()),
+	}
 }
 
 // countedHere reports whether header marks a start this router counted.

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	commonpb "go.temporal.io/api/common/v1"
@@ -654,4 +656,44 @@ func TestPinnedStartAllocatesLikeAnyRoutedStart(t *testing.T) {
 		return got.TaskQueue
 	}())
 	assert.Equal(t, allocs("tenant-ü-☃"), allocs("acme"))
+}
+
+// counter is one data point of an int64 counter the router recorded.
+type counter struct {
+	name string
+	dp   metricdata.DataPoint[int64]
+}
+
+// counters returns every data point of the int64 counters reader collects.
+func counters(t *testing.T, reader *metric.ManualReader) []counter {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	var out []counter
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok {
+				for _, dp := range sum.DataPoints {
+					out = append(out, counter{m.Name, dp})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// sums returns the router's counters by metric name and the attributes
+// given, joined with "/".
+func sums(t *testing.T, reader *metric.ManualReader, keys ...string) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for _, c := range counters(t, reader) {
+		k := c.name
+		for _, key := range keys {
+			v, _ := c.dp.Attributes.Value(attribute.Key(key))
+			k += "/" + v.Emit()
+		}
+		out[k] += c.dp.Value
+	}
+	return out
 }

@@ -130,13 +130,9 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 	if o.idleAfter <= 0 {
 		return nil, fmt.Errorf("tqrouter: budget idle-poll time %v, want > 0", o.idleAfter)
 	}
-	headroom := 0
-	switch {
-	case o.strict:
-	case o.headroom != nil:
+	headroom := limit / 3
+	if o.headroom != nil {
 		headroom = *o.headroom
-	default:
-		headroom = limit / 3
 	}
 	if headroom > math.MaxInt-limit {
 		return nil, fmt.Errorf("tqrouter: budget limit %d plus headroom %d overflows int", limit, headroom)

@@ -51,6 +51,7 @@ func TestNewBudgetValidates(t *testing.T) {
 		{12, 0, []BudgetOption{WithHeadroom(0)}},
 		{12, 20, []BudgetOption{WithHeadroom(20)}},
 		{12, 0, []BudgetOption{WithHeadroom(20), WithStrictLimit()}},
+		{12, 20, []BudgetOption{WithStrictLimit(), WithHeadroom(20)}}, // it is WithHeadroom(0): the last wins
 	} {
 		b, err := NewBudget(tc.limit, tc.opts...)
 		require.NoError(t, err)

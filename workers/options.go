@@ -138,7 +138,6 @@ type BudgetOption func(*budgetOptions)
 
 type budgetOptions struct {
 	workflowLimit int
-	strict        bool
 	headroom      *int // nil: a third of the limit
 	idleAfter     time.Duration
 	meterProvider metric.MeterProvider
@@ -172,13 +171,12 @@ func WithHeadroom(n int) BudgetOption {
 	return func(o *budgetOptions) { o.headroom = &n }
 }
 
-// WithStrictLimit makes the limit itself the bound: the headroom is 0, the
-// same as WithHeadroom(0). (Every budget holds a task that a poll taken
-// for idle brings when its class may not take a slot: it waits in the
-// worker, its timeouts running, until a task ends; see [Budget].)
-func WithStrictLimit() BudgetOption {
-	return func(o *budgetOptions) { o.strict = true }
-}
+// WithStrictLimit makes the limit itself the bound: it is WithHeadroom(0),
+// so of the two, the one given last wins. (Every budget holds a task that
+// a poll taken for idle brings when its class may not take a slot: it
+// waits in the worker, its timeouts running, until a task ends; see
+// [Budget].)
+func WithStrictLimit() BudgetOption { return WithHeadroom(0) }
 
 // WithMeterProvider sets the meter provider of the budget's gauges
 // (tqrouter.worker.budget.limit, .usage and .waiting, in {task}, with the

@@ -69,7 +69,6 @@ func run(ctx context.Context, verbose bool) error {
 	}
 	group, err := workers.New(c, append(tenantQueues, jobQueues...), worker.Options{}, saasapp.Register,
 		workers.WithBudget(budget), workers.WithKindClasses(router.Table())) // each kind shares the budget as one
-
 	if err != nil {
 		return err
 	}
