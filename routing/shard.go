@@ -48,15 +48,18 @@ func StableShard(key string, shards int) int {
 	if shards <= 1 {
 		return 0
 	}
-	sum := digest(key)
+	sum := sha256.Sum256(keyBytes(key))
 	return pick(&sum, 0, shards)
 }
 
-// digest is the SHA-256 of key's bytes. []byte(key) would copy the key,
-// and heap-allocate it past 32 bytes (a UUID tenant ID is 36); the hash only
-// reads its input, so it reads the string's bytes in place.
-func digest(key string) [sha256.Size]byte {
-	return sha256.Sum256(unsafe.Slice(unsafe.StringData(key), len(key)))
+// keyBytes is key's bytes, for [sha256.Sum256] to hash in place:
+// []byte(key) would copy the key, and heap-allocate it past 32 bytes (a
+// UUID tenant ID is 36); the hash only reads its input. Callers call
+// sha256.Sum256(keyBytes(key)) themselves rather than through a helper
+// that returns the sum: the sum is a 32-byte array, returned in memory,
+// and each function it is returned through copies it once more.
+func keyBytes(key string) []byte {
+	return unsafe.Slice(unsafe.StringData(key), len(key))
 }
 
 // pick reads the big-endian uint32 at byte offset off of sum modulo n:

@@ -1,11 +1,14 @@
 package routing
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/tqrouter/tqrouter/internal/names"
 )
 
 // Route is where one start goes and the fairness it carries.
@@ -237,7 +240,10 @@ func (t *Table) route(r *Route, kind QueueKind, tenant string, weight float32) e
 		r.Kind, r.Role, r.TaskQueue = kind, ShardQueue, q.shards[0]
 		return nil
 	}
-	if !validTenant(tenant) {
+	// A printable-ASCII name shorter than a derived fairness key is a valid
+	// tenant ID (see [ValidateTenant]): that shape, nearly every tenant's,
+	// costs one call that calls nothing; the rest ask the whole rule.
+	if !names.PrintableName(tenant, MaxFairnessKeyLen-1) && !validTenant(tenant) {
 		return ValidateTenant(tenant)
 	}
 	w := weight
@@ -248,7 +254,7 @@ func (t *Table) route(r *Route, kind QueueKind, tenant string, weight float32) e
 	}
 	// One hash serves the shard, the overflow queue and, for a long ID,
 	// the fairness key.
-	sum := digest(tenant)
+	sum := sha256.Sum256(keyBytes(tenant))
 	r.Kind, r.Role, r.Shard, r.FairnessKey, r.FairnessWeight = kind, ShardQueue, t.shards.pick(&sum, 0), tenant, w
 	if len(tenant) > MaxFairnessKeyLen {
 		r.FairnessKey = derivedFairnessKey(&sum)

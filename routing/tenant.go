@@ -103,7 +103,7 @@ func FairnessKey(tenant string) string {
 	if len(tenant) <= MaxFairnessKeyLen {
 		return tenant
 	}
-	sum := digest(tenant)
+	sum := sha256.Sum256(keyBytes(tenant))
 	return derivedFairnessKey(&sum)
 }
 

@@ -16,46 +16,68 @@ import (
 // error saying why, for the caller to wrap with its own sentinel. It
 // allocates only on refusal.
 func Check(s string, maxLen int) error {
-	switch {
-	case s == "":
+	if PrintableName(s, maxLen) {
+		return nil // the shape of nearly every real name: one pass, no decoding
+	}
+	switch f, r := fault(s, maxLen); f {
+	case empty:
 		return errors.New("empty")
-	case len(s) > maxLen:
+	case tooLong:
 		return fmt.Errorf("%d bytes, more than %d", len(s), maxLen)
-	}
-	if PrintableASCII(s) {
-		// The shape of nearly every real name: one pass, no decoding.
-		if s[0] == ' ' || s[len(s)-1] == ' ' {
-			return fmt.Errorf("surrounding white space in %q", s)
-		}
-		return nil
-	}
-	if !utf8.ValidString(s) {
+	case notUTF8:
 		return errors.New("not valid UTF-8")
-	}
-	first, _ := utf8.DecodeRuneInString(s)
-	last, _ := utf8.DecodeLastRuneInString(s)
-	if unicode.IsSpace(first) || unicode.IsSpace(last) {
+	case surroundingSpace:
 		return fmt.Errorf("surrounding white space in %q", s)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("control character %U", r)
-		}
+	case control:
+		return fmt.Errorf("control character %U", r)
 	}
 	return nil
 }
 
 // Valid reports whether [Check] accepts s, without building the reason:
 // for the printable-ASCII names nearly every caller has, one pass over the
-// bytes and nothing allocated.
+// bytes ([PrintableName]), and nothing allocated for any s.
 func Valid(s string, maxLen int) bool {
-	if len(s) == 0 || len(s) > maxLen {
-		return false
+	if PrintableName(s, maxLen) {
+		return true
 	}
-	if PrintableASCII(s) {
-		return s[0] != ' ' && s[len(s)-1] != ' '
+	f, _ := fault(s, maxLen)
+	return f == none
+}
+
+// The reasons [Check] refuses a name, as [fault] finds them.
+const (
+	none             = iota
+	empty            // no bytes
+	tooLong          // more than maxLen bytes
+	notUTF8          // not valid UTF-8
+	surroundingSpace // white space first or last
+	control          // a control character (the rune fault returns)
+)
+
+// fault is the rule of [Check] written out rune by rune: the first reason
+// s is not a name, or none, and the offending rune for control. It
+// allocates nothing, so that [Valid] can ask it.
+func fault(s string, maxLen int) (int, rune) {
+	switch {
+	case s == "":
+		return empty, 0
+	case len(s) > maxLen:
+		return tooLong, 0
+	case !utf8.ValidString(s):
+		return notUTF8, 0
 	}
-	return Check(s, maxLen) == nil
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if unicode.IsSpace(first) || unicode.IsSpace(last) {
+		return surroundingSpace, 0
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return control, r
+		}
+	}
+	return none, 0
 }
 
 // Word-at-a-time constants: a byte of ones, and the high bit of every byte.
@@ -64,9 +86,15 @@ const (
 	highs = 0x8080808080808080
 )
 
-// PrintableASCII reports whether every byte of s is printable ASCII, 0x20
-// (space) to 0x7e ('~'). It reads eight bytes at a time.
-func PrintableASCII(s string) bool {
+// PrintableName reports whether s is a name of the shape nearly every real
+// name has: 1 to maxLen bytes of printable ASCII, 0x20 (space) to 0x7e
+// ('~'), with no space at either end. [Check] accepts every such name.
+// PrintableName reads eight bytes at a time and calls nothing: a caller on
+// a hot path asks it first, and asks [Valid] only when it says no.
+func PrintableName(s string, maxLen int) bool {
+	if len(s) == 0 || len(s) > maxLen || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
 	if len(s) < 8 {
 		for i := 0; i < len(s); i++ {
 			if s[i]-0x20 > 0x7e-0x20 {

@@ -26,8 +26,11 @@ func TestCheckDoesNotAllocate(t *testing.T) {
 	assert.False(t, Valid("acme", 3))
 }
 
-// printableASCII is PrintableASCII written the obvious way.
-func printableASCII(s string) bool {
+// printableName is PrintableName written the obvious way.
+func printableName(s string, maxLen int) bool {
+	if len(s) == 0 || len(s) > maxLen || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {
 			return false
@@ -36,22 +39,26 @@ func printableASCII(s string) bool {
 	return true
 }
 
-func TestPrintableASCIIEveryByteEveryPlace(t *testing.T) {
+func TestPrintableNameEveryByteEveryPlace(t *testing.T) {
 	for n := 1; n <= 20; n++ {
 		for pos := range n {
 			for c := range 256 {
 				b := []byte(strings.Repeat("a", n))
 				b[pos] = byte(c)
 				s := string(b)
-				if got, want := PrintableASCII(s), printableASCII(s); got != want {
-					t.Fatalf("PrintableASCII(%q) = %v, want %v", s, got, want)
+				if got, want := PrintableName(s, 20), printableName(s, 20); got != want {
+					t.Fatalf("PrintableName(%q) = %v, want %v", s, got, want)
 				}
 			}
 		}
 	}
+	assert.False(t, PrintableName("", 20))
+	assert.True(t, PrintableName(strings.Repeat("a", 20), 20))
+	assert.False(t, PrintableName(strings.Repeat("a", 21), 20))
 }
 
-// FuzzCheck: PrintableASCII agrees with the obvious loop, and Check accepts
+// FuzzCheck: PrintableName agrees with the obvious loop and accepts only
+// names that Check accepts, Valid agrees with Check, and Check accepts
 // exactly the names that pass the rule written out rune by rune.
 func FuzzCheck(f *testing.F) {
 	f.Add("acme")
@@ -60,10 +67,13 @@ func FuzzCheck(f *testing.F) {
 	f.Add("tenant-ü-☃")
 	f.Add("\x7f~~~~~~~~")
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := PrintableASCII(s), printableASCII(s); got != want {
-			t.Fatalf("PrintableASCII(%q) = %v, want %v", s, got, want)
+		if got, want := PrintableName(s, 64), printableName(s, 64); got != want {
+			t.Fatalf("PrintableName(%q) = %v, want %v", s, got, want)
 		}
 		err := Check(s, 64)
+		if PrintableName(s, 64) && err != nil {
+			t.Fatalf("PrintableName(%q) is true, Check says %v", s, err)
+		}
 		if Valid(s, 64) != (err == nil) {
 			t.Fatalf("Valid(%q) = %v, Check says %v", s, Valid(s, 64), err)
 		}
