@@ -570,6 +570,7 @@ func FuzzTenantRoute(f *testing.F) {
 	f.Add(strings.Repeat("x", 100), float32(1e9), 1)
 	f.Add(" acme", float32(-1), 0)
 	f.Add("\xff", float32(math.NaN()), 2)
+	f.Add(FairnessKey(strings.Repeat("x", 100)), float32(1), 32) // spelled like a derived key: refused
 	f.Fuzz(func(t *testing.T, tenant string, weight float32, shards int) {
 		table, err := NewTable(Config{Prefix: "saas", Shards: shards})
 		if err != nil {
@@ -579,13 +580,16 @@ func FuzzTenantRoute(f *testing.F) {
 			return
 		}
 		route, err := table.TenantRoute(Tenant, tenant, weight)
+		_, werr := NormalizeWeight(weight)
+		valid := ValidateTenant(tenant) == nil && werr == nil
 		if err != nil {
-			if ValidateTenant(tenant) == nil {
-				if _, werr := NormalizeWeight(weight); werr == nil {
-					t.Fatalf("TenantRoute(%q, %v) refused valid input: %v", tenant, weight, err)
-				}
+			if valid {
+				t.Fatalf("TenantRoute(%q, %v) refused valid input: %v", tenant, weight, err)
 			}
 			return
+		}
+		if !valid { // the route's own fast check must not accept more than the rule
+			t.Fatalf("TenantRoute(%q, %v) accepted input that ValidateTenant or NormalizeWeight refuses", tenant, weight)
 		}
 		if route.TaskQueue != TaskQueueName("saas", Tenant, StableShard(tenant, shards)) {
 			t.Fatalf("wrong queue %q for %q", route.TaskQueue, tenant)
