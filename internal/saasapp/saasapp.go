@@ -50,6 +50,10 @@ type Output struct {
 	Waited time.Duration
 	// ActivityStarted is when the server handed the activity to a worker.
 	ActivityStarted time.Time
+	// Finished is when the workflow finished its work: the start of its
+	// last workflow task (workflow.Now), milliseconds before the server
+	// records its completion. Zero for a workflow that continued as new.
+	Finished time.Time
 	// Tenant is the tenant the activity saw in its context.
 	Tenant string
 	// ActivityFairnessKey is the fairness key of the activity task, as the
@@ -136,6 +140,7 @@ func run(ctx workflow.Context, in Input) (Output, error) {
 	info := workflow.GetInfo(ctx)
 	out.WorkflowQueue = info.TaskQueueName
 	out.Waited = out.ActivityStarted.Sub(info.WorkflowStartTime)
+	out.Finished = workflow.Now(ctx)
 	return out, nil
 }
 

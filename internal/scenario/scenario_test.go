@@ -99,6 +99,31 @@ func TestSummarize(t *testing.T) {
 	require.Zero(t, summarize(samples, false).Noisy.Makespan, "an abandoned flood has no makespan")
 }
 
+// TestFinish: a workflow finished when it says it did, not when run.Get
+// heard of it, unless its account is missing or later than the result
+// (a server clock ahead of the caller's).
+func TestFinish(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, tt := range []struct {
+		name          string
+		finished, got time.Time
+		want          time.Time
+		wantLate      bool
+	}{
+		{name: "result at once", finished: t0, got: t0.Add(5 * time.Millisecond), want: t0},
+		{name: "result late", finished: t0, got: t0.Add(20 * time.Second), want: t0, wantLate: true},
+		{name: "result just in time", finished: t0, got: t0.Add(lateResult), want: t0},
+		{name: "no account", got: t0, want: t0},
+		{name: "server clock ahead", finished: t0.Add(time.Second), got: t0, want: t0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, late := finish(tt.finished, tt.got)
+			require.Equal(t, tt.want, got)
+			require.Equal(t, tt.wantLate, late)
+		})
+	}
+}
+
 // TestResultJSON pins the JSON names that the demo's --json output and the
 // benchmark's files promise.
 func TestResultJSON(t *testing.T) {
@@ -113,7 +138,7 @@ func TestResultJSON(t *testing.T) {
 	}
 	require.Contains(t, m[Noisy], "makespan_ms")
 	require.NotContains(t, m[Quiet], "makespan_ms")
-	for _, k := range []string{"budget", "peak_running", "clients", "worker_procs"} {
+	for _, k := range []string{"budget", "peak_running", "clients", "worker_procs", "late_results"} {
 		require.Contains(t, m["run"], k)
 	}
 	raw, err = json.Marshal(Stats{TenantSeen: new(float64)})
