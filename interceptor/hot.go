@@ -1,7 +1,6 @@
 package interceptor
 
 import (
-	"container/heap"
 	"fmt"
 	"math"
 	"sync"
@@ -9,6 +8,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/tqrouter/tqrouter/internal/heapx"
 	"github.com/tqrouter/tqrouter/routing"
 )
 
@@ -195,7 +195,7 @@ type detector struct {
 
 	mu        sync.Mutex          // protects the fields below and the tallies and shards they hold
 	tenants   map[hotKey]*tally   // the counted tenants
-	least     tallyHeap           // the same tallies, least count first: evicted and forgotten first
+	least     heapx.Heap[*tally]  // the same tallies, least count first: evicted and forgotten first
 	hotOnes   map[*tally]struct{} // the tallies that are hot now
 	shards    map[shardKey]*shard
 	lastSweep time.Time // when cooled and idle tenants were last swept
@@ -246,7 +246,7 @@ type tally struct {
 	// count decays by the same factor, so ln(v) + at/Window (at measured
 	// from the detector's epoch) changes only when the count is added to.
 	score float64
-	index int // in the heap
+	index int // in detector.least; -1 when not there
 }
 
 // shard is one shard queue's count of the starts that went to it, and the
@@ -302,6 +302,7 @@ func newDetector(cfg HotTenants, now func() time.Time, source BacklogFunc) *dete
 		cfg:     cfg.withDefaults(),
 		now:     now,
 		tenants: map[hotKey]*tally{},
+		least:   heapx.New(func(a, b *tally) bool { return a.score < b.score }, func(tc *tally) *int { return &tc.index }),
 		hotOnes: map[*tally]struct{}{},
 		shards:  map[shardKey]*shard{},
 	}
@@ -398,25 +399,25 @@ func (d *detector) observe(s sighting) judgement {
 // not counted and admit returns nil.
 func (d *detector) admit(k hotKey) *tally {
 	if len(d.tenants) >= d.cfg.MaxTenants {
-		if len(d.least) == 0 || d.least[0].hot {
+		if d.least.Len() == 0 || d.least.Min().hot {
 			return nil
 		}
-		d.forget(d.least[0])
+		d.forget(d.least.Min())
 	}
-	tc := &tally{key: k, score: math.Inf(-1)}
+	tc := &tally{key: k, score: math.Inf(-1), index: -1}
 	d.tenants[k] = tc
-	heap.Push(&d.least, tc)
+	d.least.Push(tc)
 	return tc
 }
 
 // rescore updates tc's place in the heap after its count changed.
 func (d *detector) rescore(tc *tally) {
 	tc.score = math.Log(tc.v) + float64(tc.at.Sub(d.epoch))/float64(d.cfg.Window)
-	heap.Fix(&d.least, tc.index)
+	d.least.Fix(tc)
 }
 
 func (d *detector) forget(tc *tally) {
-	heap.Remove(&d.least, tc.index)
+	d.least.Remove(tc)
 	delete(d.tenants, tc.key)
 }
 
@@ -446,8 +447,8 @@ func (d *detector) sweep(now time.Time, skip hotKey) []cooled {
 			out = append(out, cooled(tc.key))
 		}
 	}
-	for len(d.least) > 0 {
-		tc := d.least[0]
+	for d.least.Len() > 0 {
+		tc := d.least.Min()
 		if tc.hot || tc.key == skip || tc.valueAt(now, d.cfg.Window) >= forgetBelow {
 			break
 		}
@@ -466,28 +467,6 @@ func (d *detector) active() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.hotOnes)
-}
-
-// tallyHeap is a min-heap of tallies by score.
-type tallyHeap []*tally
-
-func (h tallyHeap) Len() int           { return len(h) }
-func (h tallyHeap) Less(i, j int) bool { return h[i].score < h[j].score }
-func (h tallyHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *tallyHeap) Push(x any) {
-	tc := x.(*tally)
-	tc.index = len(*h)
-	*h = append(*h, tc)
-}
-func (h *tallyHeap) Pop() any {
-	old := *h
-	tc := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return tc
 }
 
 // mayAttach reports whether a start on path, with policy, may reach a

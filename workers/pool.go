@@ -1,10 +1,11 @@
 package workers
 
 import (
-	"container/heap"
 	"context"
 	"sync"
 	"time"
+
+	"github.com/tqrouter/tqrouter/internal/heapx"
 )
 
 // pool is one count of a [Budget]: the mechanism that decides which polls
@@ -90,11 +91,11 @@ type pool struct {
 	young    []*grant // in grant order, so by age; may hold grants no longer young
 	keys     map[pollKey]*keyState
 	named    map[string]*classState
-	ready    []*classHeap // per weight: classes with keys whose waiters may be granted
-	active   map[int]int  // weight → classes active (see underShare)
-	seq      uint64       // arrival order of waiters
-	held     []heldTask   // tasks from aged polls waiting for room (rule 5), in arrival order
-	timer    func() bool  // stops the pending aging timer, if any
+	ready    []*readyClasses // per weight: classes with keys whose waiters may be granted
+	active   map[int]int     // weight → classes active (see underShare)
+	seq      uint64          // arrival order of waiters
+	held     []heldTask      // tasks from aged polls waiting for room (rule 5), in arrival order
+	timer    func() bool     // stops the pending aging timer, if any
 	timerAt  time.Time
 	nWaiting int         // waiters of keys not held
 	fresh    []*keyState // keys never granted a poll that had waiters; see rule 1
@@ -134,10 +135,10 @@ func (ks *keyState) seq() uint64 { return ks.waiters[0].seq }
 type classState struct {
 	name    string // "" for a group's or tuner's own class
 	weight  int
-	counted int     // its tasks running and young polls
-	keys    keyHeap // its keys with waiters that may be granted
-	index   int     // in pool.ready[weight]; -1 when not there
-	active  bool    // counted in pool.active
+	counted int                   // its tasks running and young polls
+	keys    heapx.Heap[*keyState] // its keys with waiters that may be granted, by keyBefore
+	index   int                   // in pool.ready[weight]; -1 when not there
+	active  bool                  // counted in pool.active
 }
 
 // class returns the pool's class named name, or a new class of its own for
@@ -148,7 +149,8 @@ func (p *pool) class(name string, weight int) *classState {
 	if cs := p.named[name]; cs != nil && name != "" {
 		return cs
 	}
-	cs := &classState{name: name, weight: weight, index: -1}
+	cs := &classState{name: name, weight: weight, index: -1,
+		keys: heapx.New(keyBefore, func(ks *keyState) *int { return &ks.index })}
 	if name != "" {
 		p.named[name] = cs
 	}
@@ -363,29 +365,14 @@ func (p *pool) updateLocked(ks *keyState) {
 	}
 	cs := ks.class
 	ready := len(ks.waiters) > 0 && !heldLocked(ks)
-	switch {
-	case ready && ks.index < 0:
-		heap.Push(&cs.keys, ks)
-	case ready:
-		heap.Fix(&cs.keys, ks.index)
-	case ks.index >= 0:
-		heap.Remove(&cs.keys, ks.index)
-	}
+	cs.keys.Set(ks, ready)
 	p.nWaiting -= ks.nReady
 	ks.ready, ks.nReady = ready, 0
 	if ready {
 		ks.nReady = len(ks.waiters)
 		p.nWaiting += ks.nReady
 	}
-	h := p.readyHeap(cs.weight)
-	switch {
-	case len(cs.keys) > 0 && cs.index < 0:
-		heap.Push(h, cs)
-	case len(cs.keys) > 0:
-		heap.Fix(h, cs.index)
-	case cs.index >= 0:
-		heap.Remove(h, cs.index)
-	}
+	p.readyClasses(cs.weight).Set(cs, cs.keys.Len() > 0)
 	if active := cs.counted > 0 || cs.index >= 0; active != cs.active {
 		cs.active = active
 		if active {
@@ -484,7 +471,7 @@ func (p *pool) dispatchLocked() {
 		if cs == nil {
 			break
 		}
-		ks := cs.keys[0]
+		ks := cs.keys.Min()
 		w := ks.waiters[0]
 		ks.waiters = ks.waiters[1:]
 		g := &grant{ks: ks, at: now, state: grantYoung}
@@ -541,15 +528,15 @@ func (p *pool) nextLocked() *classState {
 		return inv
 	}
 	var next *classState
-	for _, h := range p.ready {
-		if len(h.classes) == 0 {
+	for _, r := range p.ready {
+		if r.classes.Len() == 0 {
 			continue
 		}
-		cs := h.classes[0]
+		cs := r.classes.Min()
 		if !mayTake(cs, counted, p.limit, p.headroom, invWeights) {
 			continue
 		}
-		if next == nil || classBefore(cs, next, cs.keys[0].seq(), next.keys[0].seq()) {
+		if next == nil || classBefore(cs, next, cs.keys.Min().seq(), next.keys.Min().seq()) {
 			next = cs
 		}
 	}
@@ -572,69 +559,24 @@ func (p *pool) snapshot() poolSnapshot {
 	return s
 }
 
-// keyHeap orders a class's ready keys by keyBefore.
-type keyHeap []*keyState
-
-func (h keyHeap) Len() int           { return len(h) }
-func (h keyHeap) Less(i, j int) bool { return keyBefore(h[i], h[j]) }
-func (h keyHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *keyHeap) Push(x any) {
-	ks := x.(*keyState)
-	ks.index = len(*h)
-	*h = append(*h, ks)
-}
-func (h *keyHeap) Pop() any {
-	old := *h
-	ks := old[len(old)-1]
-	old[len(old)-1] = nil
-	ks.index = -1
-	*h = old[:len(old)-1]
-	return ks
+// readyClasses are the pool's ready classes of one weight, by classBefore.
+type readyClasses struct {
+	weight  int
+	classes heapx.Heap[*classState]
 }
 
-// readyHeap returns the heap of ready classes of weight w.
-func (p *pool) readyHeap(w int) *classHeap {
-	for _, h := range p.ready {
-		if h.weight == w {
-			return h
+// readyClasses returns the heap of ready classes of weight w.
+func (p *pool) readyClasses(w int) *heapx.Heap[*classState] {
+	for _, r := range p.ready {
+		if r.weight == w {
+			return &r.classes
 		}
 	}
-	h := &classHeap{weight: w}
-	p.ready = append(p.ready, h)
-	return h
-}
-
-// classHeap orders the pool's ready classes of one weight by classBefore.
-type classHeap struct {
-	weight  int
-	classes []*classState
-}
-
-func (h *classHeap) Len() int { return len(h.classes) }
-func (h *classHeap) Less(i, j int) bool {
-	a, b := h.classes[i], h.classes[j]
-	return classBefore(a, b, a.keys[0].seq(), b.keys[0].seq())
-}
-func (h *classHeap) Swap(i, j int) {
-	c := h.classes
-	c[i], c[j] = c[j], c[i]
-	c[i].index, c[j].index = i, j
-}
-func (h *classHeap) Push(x any) {
-	cs := x.(*classState)
-	cs.index = len(h.classes)
-	h.classes = append(h.classes, cs)
-}
-func (h *classHeap) Pop() any {
-	c := h.classes
-	cs := c[len(c)-1]
-	c[len(c)-1] = nil
-	cs.index = -1
-	h.classes = c[:len(c)-1]
-	return cs
+	r := &readyClasses{weight: w, classes: heapx.New(func(a, b *classState) bool {
+		return classBefore(a, b, a.keys.Min().seq(), b.keys.Min().seq())
+	}, func(cs *classState) *int { return &cs.index })}
+	p.ready = append(p.ready, r)
+	return &r.classes
 }
 
 // clock is the time source of a pool; tests use a manual one.
