@@ -335,7 +335,7 @@ func report(out io.Writer, baseline, routed scenario.Result) {
 	}
 	bm, rm := baseline.Noisy.Makespan, routed.Noisy.Makespan
 	if bm > 0 && rm > 0 {
-		fmt.Fprintf(out, "\nNoisy tenant's makespan (first start to last completion): baseline %.1f s, routed %.1f s: routed/baseline %.2f\n", bm/1000, rm/1000, rm/bm)
+		fmt.Fprintf(out, "\nNoisy tenant's makespan (its first start to its last workflow's finish): baseline %.1f s, routed %.1f s: routed/baseline %.2f\n", bm/1000, rm/1000, rm/bm)
 	}
 	fmt.Fprintf(out, "Budget (activities the workers may run at once): baseline %d on %d queue, routed %d on %d queues (a kind under its fair share may start %d more).\n",
 		baseline.Run.Budget, baseline.Run.Queues, routed.Run.Budget, routed.Run.Queues, routed.Run.Headroom)
