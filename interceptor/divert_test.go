@@ -294,3 +294,33 @@ func TestUpdateWithStartCarriesTheCountedMark(t *testing.T) {
 		assert.Equal(t, policy == enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL, marked, policy.String())
 	}
 }
+
+// TestActivitiesOnTheirOwnQueueNeedHotTenants: an activity bound for its
+// workflow's own queue is the router's to decide only while it may move
+// it, with hot-tenant isolation on; without it the worker side leaves it
+// alone, as before diversion existed. A legacy-named activity is decided
+// either way (it moves to the workflow's own queue).
+func TestActivitiesOnTheirOwnQueueNeedHotTenants(t *testing.T) {
+	const own = "saas.tenant.03"
+	for _, tt := range []struct {
+		opts      []Option
+		wantOwn   bool
+		wantQuiet bool
+	}{
+		{opts: nil, wantOwn: true, wantQuiet: true},
+		{opts: []Option{WithoutHotTenants()}, wantOwn: false},
+	} {
+		router, err := New(registry.Default(), routing.Config{Prefix: "saas", Shards: shards}, tt.opts...)
+		require.NoError(t, err)
+		for _, queue := range []string{"", own} {
+			s, ok := router.activityStart("Work", queue, own)
+			assert.Equal(t, tt.wantOwn, ok, "queue %q, options %d", queue, len(tt.opts))
+			assert.Equal(t, tt.wantQuiet, s.quiet)
+		}
+		s, ok := router.activityStart("Work", "main-queue", own)
+		assert.True(t, ok, "a legacy-named activity is always decided")
+		assert.False(t, s.quiet)
+		_, ok = router.activityStart("Work", "elsewhere", own)
+		assert.False(t, ok, "another queue is not the router's")
+	}
+}

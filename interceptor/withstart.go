@@ -50,8 +50,7 @@ func (r *Router) checkOperation(ctx context.Context, op client.WithStartWorkflow
 	if out, ok := r.ops.take(op); ok {
 		return out, nil
 	}
-	out, err := r.route(ctx, start{path: "UpdateWithStartWorkflow", refusal: ErrUnroutedUpdateWithStart})
-	return out, err
+	return r.route(ctx, start{path: "UpdateWithStartWorkflow", refusal: ErrUnroutedUpdateWithStart})
 }
 
 // opSet is a set of update-with-start operations, each with its routing

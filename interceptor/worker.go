@@ -255,8 +255,9 @@ func (w *workflowOutbound) routeActivity(ctx workflow.Context, activityType stri
 // when the router does not decide it. One that names a legacy queue moves
 // to the workflow's own queue, once the workflow is routed; one bound for
 // the workflow's own queue (no queue named, or its name) stays there
-// unless its tenant is hot (quiet: recorded only if moved). One that names
-// any other queue is not the router's to decide.
+// unless its tenant is hot (quiet: recorded only if moved), so only a
+// router with hot-tenant isolation decides it. One that names any other
+// queue is not the router's to decide.
 func (r *Router) activityStart(activityType, queue, ownQueue string) (s start, ok bool) {
 	s = start{
 		path: "ExecuteActivity", workflowType: activityType, taskQueue: queue,
@@ -264,7 +265,7 @@ func (r *Router) activityStart(activityType, queue, ownQueue string) (s start, o
 	}
 	switch {
 	case queue != "" && r.isLegacy(queue):
-	case queue == "" || queue == ownQueue:
+	case (queue == "" || queue == ownQueue) && r.hot != nil:
 		s.quiet = true
 	default:
 		return s, false

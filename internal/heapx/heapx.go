@@ -26,9 +26,6 @@ func (h *Heap[T]) Len() int { return len(h.items) }
 // Min returns the least element of h, which must not be empty.
 func (h *Heap[T]) Min() T { return h.items[0] }
 
-// Contains reports whether x is in h.
-func (h *Heap[T]) Contains(x T) bool { return *h.at(x) >= 0 }
-
 // Set puts x in h if in, at its place for its key now (it may have changed
 // since x was put there), and takes it out of h if not in.
 func (h *Heap[T]) Set(x T, in bool) {

@@ -40,16 +40,16 @@ func TestHeapAgainstASortedSlice(t *testing.T) {
 	for range 20000 {
 		x := all[r.IntN(len(all))]
 		switch op := r.IntN(4); {
-		case op == 0 && !h.Contains(x):
+		case op == 0 && x.index < 0:
 			h.Push(x)
-		case op == 1 && h.Contains(x):
+		case op == 1 && x.index >= 0:
 			x.key = r.IntN(100)
 			h.Fix(x)
-		case op == 2 && h.Contains(x):
+		case op == 2 && x.index >= 0:
 			h.Remove(x)
 			require.Equal(t, -1, x.index)
 		case op == 3:
-			if h.Contains(x) {
+			if x.index >= 0 {
 				x.key = r.IntN(100)
 			}
 			h.Set(x, r.IntN(2) == 0)
