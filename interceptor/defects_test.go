@@ -105,6 +105,7 @@ func TestSignalWithStartIsNotCounted(t *testing.T) {
 	}
 	for range 5 * DefaultHotEnter {
 		assert.Equal(t, vectors.Queue(t, "acme", shards), signal())
+		assert.Zero(t, h.next.signal.Options.Priority.PriorityKey, "an uncounted start does not yield")
 		clk.Advance(10 * time.Millisecond)
 	}
 	attach := onMain
@@ -113,6 +114,7 @@ func TestSignalWithStartIsNotCounted(t *testing.T) {
 		got, err := h.execute(ctx, "UserOnboardingWorkflow", attach)
 		require.NoError(t, err)
 		assert.Equal(t, vectors.Queue(t, "acme", shards), got.TaskQueue)
+		assert.Zero(t, got.Priority.PriorityKey, "an uncounted start does not yield")
 		clk.Advance(10 * time.Millisecond)
 	}
 	assert.Zero(t, h.router.HotTenants(), "signals and attaching starts are not starts")

@@ -103,9 +103,28 @@ type HotTenants struct {
 	// Suspect starts in Window/50) at which it is isolated if it makes at
 	// least Share of its shard's starts and the server says its shard is
 	// backlogged; the process asks the server at the start before. Default
-	// [DefaultHotSuspect], at most Enter. Without a way to ask the server
-	// it has no effect.
+	// [DefaultHotSuspect], at most Enter.
+	//
+	// From that start before (Suspect-1 in a burst, the second by
+	// default) until it is isolated, a tenant that makes at least Share of
+	// its shard's starts here is a suspect, and its starts yield: they go
+	// to its shard one priority key below the caller's (Temporal's
+	// default 3 becomes 4; 5, the lowest, stays), reason suspect_tenant.
+	// The server dispatches a queue's tasks of a higher priority first,
+	// its partitions' forwarded tasks included, so a flood's first starts,
+	// made through many processes before any can tell, wait behind its
+	// shard-mates' and not ahead of them. The workflow's tasks, its
+	// activities' and its children's inherit its priority (unless they set
+	// their own): a suspect that is no flood (at most 1% of ordinary
+	// tenants' starts, docs/fleet.md) waits only while its shard has tasks
+	// of a higher priority waiting, and loses nothing while its shard
+	// keeps up. KeepPriority turns yielding off. Without a way to ask the
+	// server, yielding is all a suspect does.
 	Suspect float64
+	// KeepPriority: a suspect's starts keep the caller's priority key
+	// (see Suspect), for deployments whose priority keys must mean only
+	// what their callers set.
+	KeepPriority bool
 	// Backlog is the number of workflow tasks waiting in a shard queue, as
 	// the server reports it, at which the shard counts as flooded; default
 	// [DefaultHotBacklog]. See docs/fleet.md for what the server reports.
@@ -292,6 +311,9 @@ type judgement struct {
 	// confirmed is set when the tenant became hot on the server's word
 	// that its shard is backlogged, below Enter.
 	confirmed bool
+	// suspect: the start is one of a burst that dominates its shard's
+	// starts here (see HotTenants.Suspect), and is not isolated.
+	suspect bool
 }
 
 func newDetector(cfg HotTenants, now func() time.Time, source BacklogFunc) *detector {
@@ -327,7 +349,8 @@ func newDetector(cfg HotTenants, now func() time.Time, source BacklogFunc) *dete
 // says the shard is backlogged (see fleet.go): its shard-mates, whose
 // starts are few beside a flood's, are not suspected while the flood's
 // backlog drains. The server is asked when the burst count reaches
-// Suspect-1, so that its answer is there for the next start.
+// Suspect-1, so that its answer is there for the next start; from then
+// until it is hot the tenant is a suspect.
 func (d *detector) observe(s sighting) judgement {
 	now := d.now()
 	d.mu.Lock()
@@ -375,8 +398,11 @@ func (d *detector) observe(s sighting) judgement {
 			d.heat(tc)
 			tc.confirmed = true
 			j.change, j.confirmed = becameHot, true
-		} else if !d.fleet.flooded(sh, now) {
-			d.fleet.maybeAsk(d, sh, s.queue, now)
+		} else {
+			j.suspect = true
+			if !d.fleet.flooded(sh, now) {
+				d.fleet.maybeAsk(d, sh, s.queue, now)
+			}
 		}
 	case tc.hot && (before < d.exit(tc) || before < d.cfg.Share/2*landedBefore):
 		tc.hot = false

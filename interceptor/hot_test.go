@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkinterceptor "go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/tqrouter/tqrouter/internal/clocktest"
 	"github.com/tqrouter/tqrouter/internal/vectors"
@@ -319,4 +320,74 @@ func TestRoutedStartAllocations(t *testing.T) {
 func see(d *detector, kind routing.QueueKind, shard int, tenant string) (hot bool, ch change, swept []cooled) {
 	j := d.observe(sighting{kind: kind, shard: shard, queue: fmt.Sprintf("saas.%s.%02d", kind, shard), tenant: tenant, counted: true})
 	return j.hot, j.change, j.swept
+}
+
+// TestSuspectStartsYield: from the second start of a burst that dominates
+// its shard's starts here until the tenant is hot, its starts go to the
+// shard one priority key below the caller's (reason suspect_tenant), so
+// that its shard-mates' tasks are dispatched first; the first start, the
+// hot tenant's overflowed starts, a shard-mate's start and a tenant that
+// starts at an ordinary pace keep the caller's key. Without a way to ask
+// the server, as here, yielding is all a suspect does.
+func TestSuspectStartsYield(t *testing.T) {
+	for _, tc := range []struct{ caller, yielded int }{{0, 4}, {1, 2}, {4, 5}, {5, 5}} {
+		t.Run(fmt.Sprintf("key=%d", tc.caller), func(t *testing.T) {
+			clk := newClock()
+			h := saas(t, WithHotTenants(HotTenants{}), withClock(clk.Now), WithLogger(&logRecorder{}))
+			shard := vectors.Queue(t, "acme", shards)
+			opts := client.StartWorkflowOptions{TaskQueue: "main-queue", Priority: temporal.Priority{PriorityKey: tc.caller}}
+			start := func(tenant string) (*client.StartWorkflowOptions, string) {
+				t.Helper()
+				got, err := h.execute(WithTenant(context.Background(), tenant), "UserOnboardingWorkflow", opts)
+				require.NoError(t, err)
+				reason := attrs(h.lastSpan(t))[AttrReason].AsString()
+				clk.Advance(time.Millisecond)
+				return got, reason
+			}
+			got, reason := start("acme")
+			assert.Equal(t, tc.caller, got.Priority.PriorityKey, "a first start is no burst")
+			assert.Empty(t, reason)
+			for i := 2; i < DefaultHotEnter; i++ {
+				got, reason = start("acme")
+				assert.Equal(t, shard, got.TaskQueue, "start %d stays on its shard", i)
+				assert.Equal(t, tc.yielded, got.Priority.PriorityKey, "start %d yields", i)
+				assert.Equal(t, "acme", got.Priority.FairnessKey)
+				assert.Equal(t, "suspect_tenant", reason)
+			}
+			got, _ = start(shardMate(t, "acme", shards))
+			assert.Equal(t, shard, got.TaskQueue)
+			assert.Equal(t, tc.caller, got.Priority.PriorityKey, "a shard-mate's start does not yield")
+			got, reason = start("acme")
+			assert.Equal(t, "saas.tenant.overflow-00", got.TaskQueue)
+			assert.Equal(t, "hot_tenant", reason)
+			assert.Equal(t, tc.caller, got.Priority.PriorityKey, "an overflowed start keeps the caller's key")
+
+			// A tenant that starts every 2 s, however long, is never a
+			// suspect: its burst count stays near 1 (and its count near 3,
+			// below Enter).
+			for range 20 {
+				got, reason = start("steady")
+				assert.Equal(t, tc.caller, got.Priority.PriorityKey)
+				assert.Empty(t, reason)
+				clk.Advance(2 * time.Second)
+			}
+		})
+	}
+}
+
+// TestKeepPriority: with HotTenants.KeepPriority a suspect's starts keep
+// the caller's priority key; the tenant is still isolated at Enter.
+func TestKeepPriority(t *testing.T) {
+	h := saas(t, WithHotTenants(HotTenants{KeepPriority: true}), withClock(newClock().Now), WithLogger(&logRecorder{}))
+	ctx := WithTenant(context.Background(), "acme")
+	for i := 1; i < DefaultHotEnter; i++ {
+		got, err := h.execute(ctx, "UserOnboardingWorkflow", onMain)
+		require.NoError(t, err)
+		assert.Equal(t, vectors.Queue(t, "acme", shards), got.TaskQueue)
+		assert.Zero(t, got.Priority.PriorityKey, "start %d keeps its priority", i)
+		assert.Empty(t, attrs(h.lastSpan(t))[AttrReason].AsString())
+	}
+	got, err := h.execute(ctx, "UserOnboardingWorkflow", onMain)
+	require.NoError(t, err)
+	assert.Equal(t, "saas.tenant.overflow-00", got.TaskQueue)
 }

@@ -120,6 +120,9 @@ type verdict struct {
 	confirmed bool
 	// counted: the detector counted the start (see hotTenant).
 	counted bool
+	// yield: the start is a suspect's (see hotTenant); it goes to its
+	// shard one priority key below the caller's (see yieldKey).
+	yield bool
 }
 
 // evidence is the AttrHotEvidence of a tenant that became hot.
@@ -273,6 +276,8 @@ func (r *Router) decide(ctx context.Context, s start) (v verdict, err error) {
 	case r.hotTenant(s, &v):
 		v.route = v.route.Hot()
 		decision, v.reason = Overflow, reasonHotTenant
+	case v.yield:
+		v.reason = reasonSuspectTenant
 	}
 	v.out = r.tenantOutcome(s, decision, v)
 	return v, nil
@@ -294,6 +299,9 @@ func (r *Router) hotTenant(s start, v *verdict) bool {
 	counted := !s.mayAttach && !s.countedBefore
 	j := r.hot.observe(sighting{kind: v.route.Kind, shard: v.route.Shard, queue: v.route.TaskQueue, tenant: v.tenant, counted: counted})
 	v.change, v.swept, v.confirmed, v.counted = j.change, j.swept, j.confirmed, counted
+	// A suspect's start that stays on the shard yields to its shard-mates
+	// (see HotTenants.Suspect); an activity keeps its workflow's priority.
+	v.yield = j.suspect && !j.hot && s.subject == workflowSubject && !r.hot.cfg.KeepPriority
 	return j.hot
 }
 
@@ -343,14 +351,15 @@ func (r *Router) weight(ctx context.Context, s start, tenant string) float32 {
 }
 
 // tenantOutcome is the outcome of a start going to v.route for its tenant:
-// the tenant's fairness key and weight, the caller's own priority key, and
-// the memo that carries an ID too long to be its own fairness key.
+// the tenant's fairness key and weight, the caller's own priority key (one
+// below it when the start yields), and the memo that carries an ID too
+// long to be its own fairness key.
 func (r *Router) tenantOutcome(s start, d Decision, v verdict) outcome {
 	out := outcome{
 		decision:  d,
 		taskQueue: v.route.TaskQueue,
 		priority: temporal.Priority{
-			PriorityKey:    s.priority.PriorityKey, // the caller's own key is kept
+			PriorityKey:    yieldKey(s.priority.PriorityKey, v.yield),
 			FairnessKey:    v.route.FairnessKey,
 			FairnessWeight: v.route.FairnessWeight,
 		},
@@ -433,4 +442,25 @@ func (r *Router) memoWithTenant(memo map[string]any, tenant, fairnessKey string)
 	maps.Copy(out, memo)
 	out[r.opts.memoKey] = tenant
 	return out
+}
+
+// Temporal's priority keys: 1 is dispatched first; a start that sets none
+// has the default (server v1.32, matching.priorityLevels and
+// matching.defaultPriorityKey's defaults).
+const (
+	defaultPriorityKey = 3
+	lowestPriorityKey  = 5
+)
+
+// yieldKey is the priority key of a start whose caller set key (0 for
+// none): the caller's, or the next lower priority when the start yields.
+// A start at the lowest priority stays there.
+func yieldKey(key int, yield bool) int {
+	if !yield {
+		return key
+	}
+	if key == 0 {
+		key = defaultPriorityKey
+	}
+	return max(key, min(key+1, lowestPriorityKey))
 }

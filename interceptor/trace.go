@@ -72,6 +72,7 @@ const (
 const (
 	reasonPinned           = "pinned_tenant"
 	reasonHotTenant        = "hot_tenant"
+	reasonSuspectTenant    = "suspect_tenant"
 	reasonUnregistered     = "unregistered"
 	reasonExplicitQueue    = "explicit_queue"
 	reasonAlreadyRouted    = "already_routed"
