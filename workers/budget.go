@@ -63,8 +63,8 @@ const defaultNexusSlots = 1000
 // Who goes first when room is short: every queue belongs to a [Class],
 // given by the group that polls it ([WithClass], [WithQueueClass]; each
 // group, and each [Budget.Tuner], is a class of its own by default). The
-// next free slot goes to the class with the fewest tasks running and young
-// polls, weighed by its [Class.Weight], so classes share contested
+// next free slot goes to the class with the fewest tasks running (or on
+// their way, eager) and young polls, weighed by its [Class.Weight], so classes share contested
 // capacity by weight however many queues each has; within a class, to the
 // queue with the fewest. This policy is one short, documented piece of the
 // package (policy.go).

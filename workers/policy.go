@@ -9,9 +9,10 @@ package workers
 // The inputs, kept by the mechanism:
 //
 //   - a class's weight (from its [Class], at least 1) and counted: its
-//     tasks running and young polls (polls under way for less than the
-//     idle-poll time);
-//   - a key's (one task queue and kind of task) running and polls out;
+//     tasks running, young polls (polls under way for less than the
+//     idle-poll time) and eager slots (tasks on their way);
+//   - a key's (one task queue and kind of task) running, eager slots and
+//     polls out;
 //   - the pool's count (tasks running, young polls, eager slots), limit
 //     and headroom;
 //   - seq, the arrival order of a key's oldest waiting poll.
@@ -73,11 +74,11 @@ func mayTake(cs *classState, counted, limit, headroom int, inv func() float64) b
 // mayStart reports whether a task that an uncounted poll brought to key ks
 // may start now; if not, it waits in the worker. It may where a poll of
 // its class may take a slot (mayTake), and also, up to limit + headroom,
-// when its queue has nothing running: an idle queue's first task starts at
-// once even if its kind is over its share (a quiet tenant's shard, when
+// when its queue has nothing running and no eager task on its way: an idle
+// queue's first task starts at once even if its kind is over its share (a quiet tenant's shard, when
 // the flood is on another shard of the same kind). So a budget never runs
 // more than limit + headroom, and W budgets never more than their limits
 // and headrooms in all, however many idle queues each polls.
 func mayStart(ks *keyState, counted, limit, headroom int, inv func() float64) bool {
-	return mayTake(ks.class, counted, limit, headroom, inv) || (ks.running == 0 && counted < limit+headroom)
+	return mayTake(ks.class, counted, limit, headroom, inv) || (ks.running == 0 && ks.eager == 0 && counted < limit+headroom)
 }

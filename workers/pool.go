@@ -119,6 +119,7 @@ type keyState struct {
 	polls   int  // young and aged poll grants
 	aged    int  // aged poll grants
 	running int  // used grants: its tasks running now
+	eager   int  // eager grants: its tasks on their way
 	hot     bool // its last poll to end brought a task within idleAfter
 	held    int  // its tasks held (rule 5)
 	waiters []*waiter
@@ -135,7 +136,7 @@ func (ks *keyState) seq() uint64 { return ks.waiters[0].seq }
 type classState struct {
 	name    string // "" for a group's or tuner's own class
 	weight  int
-	counted int                   // its tasks running and young polls
+	counted int                   // its tasks running, young polls and eager slots
 	keys    heapx.Heap[*keyState] // its keys with waiters that may be granted, by keyBefore
 	index   int                   // in pool.ready[weight]; -1 when not there
 	active  bool                  // counted in pool.active
@@ -247,7 +248,11 @@ func (p *pool) tryReserve(key pollKey, cs *classState) *grant {
 		return nil
 	}
 	p.eager++
-	return &grant{ks: p.keyLocked(key, cs), at: p.now, state: grantEager}
+	ks := p.keyLocked(key, cs)
+	ks.eager++
+	ks.class.counted++
+	p.updateLocked(ks)
+	return &grant{ks: ks, at: p.now, state: grantEager}
 }
 
 // markUsed counts g's task as running. A task from an aged poll whose
@@ -330,6 +335,8 @@ func (p *pool) leaveLocked(g *grant) bool {
 		g.ks.class.counted--
 	case grantEager:
 		p.eager--
+		g.ks.eager--
+		g.ks.class.counted--
 	case grantAged:
 		g.ks.polls--
 		g.ks.aged--
