@@ -105,6 +105,7 @@ const defaultNexusSlots = 1000
 type Budget struct {
 	activities *pool
 	workflows  *pool
+	light      *lightInterceptor // of the groups' workers: see light.go
 
 	mu           sync.Mutex // protects the fields below
 	registration metric.Registration
@@ -143,6 +144,7 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 		classes:    map[string]int{},
 	}
 	b.activities.headroom = headroom
+	b.light = &lightInterceptor{light: newLightActivities(b.activities)}
 	if err := b.registerMetrics(o.meterProvider); err != nil {
 		return nil, err
 	}
