@@ -56,8 +56,12 @@ import (
 //     process (light.go): the eager reservation the SDK then asks for, as
 //     the workflow task completes, may use it (rule 4), so a quiet
 //     tenant's activity starts within the headroom even when its queue's
-//     kind fills the limit. A token unused for lightTokenTTL expires; a
-//     key holds at most headroom of them. The reservation does not say
+//     kind fills the limit. A granted eager reservation uses up a token
+//     of its key even when the limit had room: a token stands for the one
+//     request that follows it, and one left over would let the next
+//     request on the queue, most likely a flood's, past the limit. A
+//     token unused for lightTokenTTL expires; a key holds at most
+//     headroom of them. The reservation does not say
 //     which workflow asks: another workflow's eager reservation on the
 //     same queue in that moment may use the token instead.
 //
@@ -258,12 +262,14 @@ func (p *pool) tryReserve(key pollKey, cs *classState) *grant {
 	p.now = p.clock.Now()
 	p.dispatchLocked() // room that aging made goes to held tasks and waiting polls first
 	counted := p.countedLocked()
-	light := counted >= p.limit && p.liveLightLocked(key) > 0
+	light := p.liveLightLocked(key) > 0
 	if len(p.held) > 0 || !mayEager(counted, p.limit, p.headroom, light) {
 		return nil
 	}
-	if light {
-		p.light[key] = p.light[key][1:]
+	if light { // used up even if the limit had room: see rule 6
+		if p.light[key] = p.light[key][1:]; len(p.light[key]) == 0 {
+			delete(p.light, key)
+		}
 	}
 	p.eager++
 	return &grant{ks: p.keyLocked(key, cs), at: p.now, state: grantEager}
