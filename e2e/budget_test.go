@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/grpc"
@@ -523,6 +524,93 @@ func TestBudgetHeadroom(t *testing.T) {
 			} else {
 				require.Greater(t, jobStarts[2], firstEnd, "without headroom the 3rd job waits for the tenant kind: %v", events)
 			}
+		})
+	}
+}
+
+// TestBudgetLightTenant: a flood's fairness key fills the budget's limit
+// on one queue with activities that block until the test lets them end; a
+// quiet tenant's workflow on the same queue (its shard-mate) then
+// schedules an activity. Its kind is the flood's, over its share, so no
+// poll of the queue is granted until a flood activity ends; the quiet
+// activity starts anyway, eagerly within the headroom, because its key has
+// nothing running in the process (pool rule 6), and the flood never goes
+// past the limit. With eager activities off the quiet activity waits for
+// the flood: an order of events, not a timing (the flood's activities end
+// only when the test says).
+func TestBudgetLightTenant(t *testing.T) {
+	for _, eager := range []bool{true, false} {
+		t.Run(fmt.Sprintf("eager %v", eager), func(t *testing.T) {
+			const limit, headroom, flood = 4, 2, 6
+			queue := "light-" + strings.NewReplacer(".", "-", "/", "-").Replace(uniqueID(t, "t")) + ".00"
+			b, err := workers.NewBudget(limit, workers.WithHeadroom(headroom))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = b.Close() })
+
+			var floodRunning, floodPeak, quietStarted atomic.Int64
+			release := make(chan struct{})
+			releaseOnce := sync.OnceFunc(func() { close(release) })
+			t.Cleanup(releaseOnce)
+			opts := budgetOptions
+			opts.DisableEagerActivities = !eager
+			c := dial(t)
+			group, err := workers.New(c, []string{queue}, opts, func(r worker.Registry) {
+				r.RegisterWorkflowWithOptions(OneActivity, workflow.RegisterOptions{Name: "OneActivity"})
+				r.RegisterActivityWithOptions(func(ctx context.Context, tenant string) error {
+					if tenant == "quiet" {
+						quietStarted.Add(1)
+						return nil
+					}
+					n := floodRunning.Add(1)
+					for old := floodPeak.Load(); n > old && !floodPeak.CompareAndSwap(old, n); old = floodPeak.Load() {
+					}
+					defer floodRunning.Add(-1)
+					select {
+					case <-release:
+						return nil
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}, activity.RegisterOptions{Name: "LightWork"})
+				r.RegisterWorkflowWithOptions(func(ctx workflow.Context, tenant string) error {
+					ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute})
+					return workflow.ExecuteActivity(ctx, "LightWork", tenant).Get(ctx, nil)
+				}, workflow.RegisterOptions{Name: "LightTenant"})
+			}, workers.WithBudget(b))
+			require.NoError(t, err)
+			require.NoError(t, group.Start())
+			t.Cleanup(group.Stop)
+
+			ctx := testContext(t)
+			start := func(tenant string, i int) client.WorkflowRun {
+				run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+					ID: fmt.Sprintf("%s-%s-%d", queue, tenant, i), TaskQueue: queue,
+					Priority: temporal.Priority{FairnessKey: tenant},
+				}, "LightTenant", tenant)
+				require.NoError(t, err)
+				return run
+			}
+			var runs []client.WorkflowRun
+			for i := range flood {
+				runs = append(runs, start("flood", i))
+			}
+			require.Eventually(t, func() bool { return floodRunning.Load() == limit }, 30*time.Second, time.Millisecond)
+			quiet := start("quiet", 0)
+			if eager {
+				require.Eventually(t, func() bool { return quietStarted.Load() == 1 }, 30*time.Second, time.Millisecond,
+					"the quiet tenant's activity waited for the flood")
+				require.NoError(t, quiet.Get(ctx, nil))
+				require.EqualValues(t, limit, floodRunning.Load(), "no flood activity ended meanwhile")
+			} else {
+				// Nothing else can start it: a short look that the quiet
+				// activity is still waiting, then the flood ends.
+				time.Sleep(2 * time.Second)
+				require.Zero(t, quietStarted.Load(), "without eager activities the quiet one waits for the flood")
+			}
+			releaseOnce()
+			waitAll(t, append(runs, quiet))
+			require.EqualValues(t, 1, quietStarted.Load())
+			require.LessOrEqual(t, floodPeak.Load(), int64(limit), "the flood took no headroom")
 		})
 	}
 }

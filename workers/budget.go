@@ -89,7 +89,14 @@ const defaultNexusSlots = 1000
 // So a fleet of worker processes, each with a budget of its share of the
 // slots and the default headroom, runs at most the slots plus a third of
 // them in all, however many processes and idle queues. Eager activities
-// and eager workflow starts are granted only within the limit. Workflow
+// and eager workflow starts are granted only within the limit, except
+// that a workflow's activity whose fairness key has nothing running on its
+// queue in this process starts eagerly within the headroom: a [Group]'s
+// workers tell the budget when their workflows schedule such an activity
+// on their own queue, and the eager slot the SDK then asks for may go up
+// to limit + headroom (so a quiet tenant that shares a shard queue with a
+// flood starts its activity at once; plain workers on [Budget.Tuner] do
+// not take part, and the server must grant eager activities). Workflow
 // tasks have no headroom: their limit is the bound. Tests: TestPoolBound
 // (unit, random events), TestFleetBound (W budgets), e2e TestBudgetPeak
 // (real server).
@@ -105,6 +112,7 @@ const defaultNexusSlots = 1000
 type Budget struct {
 	activities *pool
 	workflows  *pool
+	light      *lightInterceptor // of the groups' workers: see light.go
 
 	mu           sync.Mutex // protects the fields below
 	registration metric.Registration
@@ -143,6 +151,7 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 		classes:    map[string]int{},
 	}
 	b.activities.headroom = headroom
+	b.light = &lightInterceptor{light: newLightActivities(b.activities)}
 	if err := b.registerMetrics(o.meterProvider); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 )
 
@@ -146,6 +147,14 @@ func newGroup(c client.Client, queues []string, opts worker.Options, register fu
 				byClass[c] = t
 			}
 			tuners = append(tuners, t)
+		}
+		// First: its workflow outbound is then the innermost, so it sees
+		// the activity options the SDK will use, after the caller's
+		// interceptors (tqrouter's may send an activity to an overflow
+		// queue); its activity inbound is the outermost, which counts
+		// the same activity.
+		if !opts.DisableEagerActivities {
+			opts.Interceptors = append([]interceptor.WorkerInterceptor{o.budget.light}, opts.Interceptors...)
 		}
 	}
 	g := &Group{

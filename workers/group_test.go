@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -440,4 +441,40 @@ func TestWithKindClasses(t *testing.T) {
 	require.NotSame(t, classOf(ws[0]), classOf(ws[4]), "an unrouted queue is in the group's own class")
 	require.NotSame(t, classOf(ws[3]), classOf(ws[4]))
 	require.Equal(t, "vip", classOf(ws[5]).name, "WithQueueClass wins")
+}
+
+// TestGroupLightInterceptor: a group with a budget puts the budget's
+// interceptor first among its workers' (innermost workflow outbound: it
+// sees the activity options the SDK will use), keeping the caller's and
+// leaving the caller's slice alone; without a budget, or with eager
+// activities off, it adds none.
+func TestGroupLightInterceptor(t *testing.T) {
+	b, err := NewBudget(4)
+	require.NoError(t, err)
+	defer b.Close()
+	mine := &interceptor.WorkerInterceptorBase{}
+	callers := []interceptor.WorkerInterceptor{mine}
+	f := &factory{}
+	g := newFakeGroup(t, f, worker.Options{Interceptors: callers}, WithBudget(b))
+	defer g.Stop()
+	for _, w := range f.workers() {
+		require.Equal(t, []interceptor.WorkerInterceptor{b.light, mine}, w.opts.Interceptors)
+	}
+	require.Equal(t, []interceptor.WorkerInterceptor{mine}, callers)
+
+	for _, tc := range []struct {
+		name    string
+		opts    worker.Options
+		options []Option
+	}{
+		{"no budget", worker.Options{Interceptors: callers}, nil},
+		{"eager off", worker.Options{Interceptors: callers, DisableEagerActivities: true}, []Option{WithBudget(b)}},
+	} {
+		f := &factory{}
+		g := newFakeGroup(t, f, tc.opts, tc.options...)
+		defer g.Stop()
+		for _, w := range f.workers() {
+			require.Equal(t, callers, w.opts.Interceptors, tc.name)
+		}
+	}
 }

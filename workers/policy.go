@@ -1,7 +1,7 @@
 package workers
 
 // The policy: who gets the next free slot of a pool, and what may start
-// past the limit. It is all here, in five short functions; the mechanism
+// past the limit. It is all here, in six short functions; the mechanism
 // (pool.go) keeps the counts they read and re-sorts its queues whenever
 // one of those counts changes, so each grant costs O(log n) in the number
 // of classes and queues.
@@ -81,4 +81,16 @@ func mayTake(cs *classState, counted, limit, headroom int, inv func() float64) b
 // and headrooms in all, however many idle queues each polls.
 func mayStart(ks *keyState, counted, limit, headroom int, inv func() float64) bool {
 	return mayTake(ks.class, counted, limit, headroom, inv) || (ks.running == 0 && ks.eager == 0 && counted < limit+headroom)
+}
+
+// mayEager reports whether an eager slot may be granted now, counted being
+// the pool's tasks running, young polls and eager slots: under the limit,
+// and, up to limit + headroom, when its key has a light token (light: a
+// workflow of this process scheduled the activity for a fairness key with
+// nothing running on its queue here; pool rule 6). So a quiet tenant whose
+// shard a flood fills starts its activity at once, as an idle queue's
+// first task does (mayStart), and eager slots never go past limit +
+// headroom.
+func mayEager(counted, limit, headroom int, light bool) bool {
+	return counted < limit || (light && counted < limit+headroom)
 }

@@ -43,20 +43,36 @@ import (
 //     a slot (mayTake: used + young + eager < limit, or < limit + headroom
 //     for a class under its fair share), in the policy's order.
 //  4. An eager reservation is granted while used + young + eager < limit
-//     and no task is held (rule 5).
+//     and no task is held (rule 5); also, up to limit + headroom, if its
+//     key has a light token (rule 6), which it uses up.
 //  5. A task from an aged poll starts if its class may take a slot (the
 //     same mayTake), or, up to limit + headroom, if its key has nothing
 //     running (mayStart); otherwise it is held: it waits in markUsed until
 //     it may, ahead of every poll, after the key's earlier held tasks, and
 //     its key has no other poll granted by rule 1 meanwhile.
+//  6. A light token is given to an activity key (addLight) when a
+//     workflow of the process schedules an activity on its own queue for
+//     a fairness key with no activity running on that queue in the
+//     process (light.go): the eager reservation the SDK then asks for, as
+//     the workflow task completes, may use it (rule 4), so a quiet
+//     tenant's activity starts within the headroom even when its queue's
+//     kind fills the limit. A granted eager reservation uses up a token
+//     of its key even when the limit had room: a token stands for the one
+//     request that follows it, and one left over would let the next
+//     request on the queue, most likely a flood's, past the limit. A
+//     token unused for lightTokenTTL expires; a key holds at most
+//     headroom of them. The reservation does not say
+//     which workflow asks: another workflow's eager reservation on the
+//     same queue in that moment may use the token instead.
 //
 // Workflow polls whose server queue is not known (the SDK reserves before
 // choosing between the normal and the sticky queue) are "mixed": rules 1
 // and 2 do not apply to them.
 //
 // The bound: used + young + eager ≤ limit + headroom, always. A counted
-// grant and a task from an aged poll each raise the sum only where
-// mayTake and mayStart allow, and a young or eager grant becoming used keeps it.
+// grant, a task from an aged poll and an eager slot each raise the sum
+// only where mayTake, mayStart and mayEager allow, and a young or eager
+// grant becoming used keeps it.
 // Before, a task from an aged poll always started: running tasks went past
 // limit + headroom by up to one per idle queue (one per poller of a queue
 // whose polls aged with a backlog), and W worker processes' budgets each
@@ -97,8 +113,9 @@ type pool struct {
 	held     []heldTask      // tasks from aged polls waiting for room (rule 5), in arrival order
 	timer    func() bool     // stops the pending aging timer, if any
 	timerAt  time.Time
-	nWaiting int         // waiters of keys not held
-	fresh    []*keyState // keys never granted a poll that had waiters; see rule 1
+	nWaiting int                     // waiters of keys not held
+	fresh    []*keyState             // keys never granted a poll that had waiters; see rule 1
+	light    map[pollKey][]time.Time // light tokens' expiry times by key, oldest first (rule 6)
 }
 
 // pollKey tells polls apart: one server task queue and kind of task, as
@@ -200,6 +217,7 @@ func newPool(limit int, idleAfter time.Duration, c clock) *pool {
 	return &pool{
 		limit: limit, idleAfter: idleAfter, clock: c,
 		keys: map[pollKey]*keyState{}, named: map[string]*classState{}, active: map[int]int{},
+		light: map[pollKey][]time.Time{},
 	}
 }
 
@@ -238,14 +256,21 @@ func (p *pool) reserve(ctx context.Context, key pollKey, cs *classState) (*grant
 }
 
 // tryReserve grants an eager slot for key (joining class cs if new) if the
-// budget has room now, or returns nil.
+// budget has room now, or returns nil (rules 4 and 6).
 func (p *pool) tryReserve(key pollKey, cs *classState) *grant {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.now = p.clock.Now()
 	p.dispatchLocked() // room that aging made goes to held tasks and waiting polls first
-	if len(p.held) > 0 || !p.roomLocked() {
+	counted := p.countedLocked()
+	light := p.liveLightLocked(key) > 0
+	if len(p.held) > 0 || !mayEager(counted, p.limit, p.headroom, light) {
 		return nil
+	}
+	if light { // used up even if the limit had room: see rule 6
+		if p.light[key] = p.light[key][1:]; len(p.light[key]) == 0 {
+			delete(p.light, key)
+		}
 	}
 	p.eager++
 	ks := p.keyLocked(key, cs)
@@ -253,6 +278,38 @@ func (p *pool) tryReserve(key pollKey, cs *classState) *grant {
 	ks.class.counted++
 	p.updateLocked(ks)
 	return &grant{ks: ks, at: p.now, state: grantEager}
+}
+
+// lightTokenTTL is how long a light token (rule 6) waits to be used: far
+// longer than a workflow task takes from scheduling the activity to
+// asking for its eager slot, and short enough that tokens never pile up.
+const lightTokenTTL = 2 * time.Second
+
+// addLight gives key a light token (rule 6), unless it holds headroom of
+// them already.
+func (p *pool) addLight(key pollKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.now = p.clock.Now()
+	if p.liveLightLocked(key) < p.headroom {
+		p.light[key] = append(p.light[key], p.now.Add(lightTokenTTL))
+	}
+}
+
+// liveLightLocked drops key's expired light tokens and returns how many it
+// holds.
+func (p *pool) liveLightLocked(key pollKey) int {
+	tokens := p.light[key]
+	i := 0
+	for i < len(tokens) && !p.now.Before(tokens[i]) {
+		i++
+	}
+	if i == len(tokens) {
+		delete(p.light, key)
+		return 0
+	}
+	p.light[key] = tokens[i:]
+	return len(tokens) - i
 }
 
 // markUsed counts g's task as running. A task from an aged poll whose

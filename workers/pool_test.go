@@ -508,6 +508,97 @@ func TestPoolEagerOnlyWithinLimit(t *testing.T) {
 	require.Equal(t, poolSnapshot{}, p.snapshot())
 }
 
+// TestPoolLightToken: with the limit full, an eager slot is granted only
+// to a key with a light token (rule 6), one per token, up to limit +
+// headroom; a grant within the limit uses its key's token too; a token
+// expires unused, and none is used while a task is held.
+func TestPoolLightToken(t *testing.T) {
+	t.Run("granted within the headroom", func(t *testing.T) {
+		p, _ := newTestPool(2)
+		p.headroom = 2
+		backlogged(p, key(1))
+		running := runTasks(t, p, key(1), key(1))
+		require.Nil(t, p.tryReserve(key(2), testClass(p, key(2).queue)), "limit full, no token")
+
+		p.addLight(key(2))
+		require.Nil(t, p.tryReserve(key(3), testClass(p, key(3).queue)), "the token is key(2)'s")
+		e := p.tryReserve(key(2), testClass(p, key(2).queue))
+		require.NotNil(t, e, "limit full, a token")
+		require.Nil(t, p.tryReserve(key(2), testClass(p, key(2).queue)), "the token is used up")
+
+		for range 3 { // the key holds at most headroom tokens
+			p.addLight(key(2))
+		}
+		p.mu.Lock()
+		require.Len(t, p.light[key(2)], 2)
+		p.mu.Unlock()
+		e2 := p.tryReserve(key(2), testClass(p, key(2).queue))
+		require.NotNil(t, e2, "3 < limit + headroom")
+		require.Nil(t, p.tryReserve(key(2), testClass(p, key(2).queue)), "a token left, but 4 = limit + headroom")
+		p.markUsed(e)
+		p.markUsed(e2)
+		require.Equal(t, 4, p.snapshot().used)
+
+		for _, g := range append(running, e, e2) {
+			p.release(g)
+		}
+		e3 := p.tryReserve(key(2), testClass(p, key(2).queue))
+		require.NotNil(t, e3, "under the limit: granted as ever")
+		p.mu.Lock()
+		require.Empty(t, p.light, "and the token it came with is used up, not left for another request")
+		p.mu.Unlock()
+		p.release(e3)
+		require.Equal(t, poolSnapshot{}, p.snapshot())
+	})
+	t.Run("expired", func(t *testing.T) {
+		p, clk := newTestPool(2)
+		p.headroom = 2
+		backlogged(p, key(1))
+		running := runTasks(t, p, key(1), key(1))
+		p.addLight(key(2))
+		clk.Advance(lightTokenTTL)
+		require.Nil(t, p.tryReserve(key(2), testClass(p, key(2).queue)))
+		p.mu.Lock()
+		require.Empty(t, p.light, "expired tokens are dropped")
+		p.mu.Unlock()
+		for _, g := range running {
+			p.release(g)
+		}
+	})
+	t.Run("no headroom", func(t *testing.T) {
+		p, _ := newTestPool(2)
+		backlogged(p, key(1))
+		running := runTasks(t, p, key(1), key(1))
+		p.addLight(key(2))
+		require.Nil(t, p.tryReserve(key(2), testClass(p, key(2).queue)))
+		for _, g := range running {
+			p.release(g)
+		}
+	})
+	t.Run("task held", func(t *testing.T) {
+		p, clk := newTestPool(2)
+		p.headroom = 2
+		backlogged(p, key(1), key(3))
+		running := runTasks(t, p, key(1))
+		poll := reserveAsync(p, key(1))
+		waitFor(t, "granted", func() bool { return granted(poll) })
+		clk.Advance(testIdle) // the poll ages: room for key(3)
+		running = append(running, runTasks(t, p, key(3))...)
+		marked := make(chan struct{})
+		go func() { p.markUsed(poll.g); close(marked) }() // its class is over its share, its key busy
+		waitFor(t, "held", func() bool { return p.snapshot().waiting == 1 })
+
+		p.addLight(key(2))
+		require.Nil(t, p.tryReserve(key(2), testClass(p, key(2).queue)), "held tasks go first")
+		p.release(running[0])
+		<-marked
+		for _, g := range []*grant{running[1], poll.g} {
+			p.release(g)
+		}
+		require.Equal(t, poolSnapshot{}, p.snapshot())
+	})
+}
+
 func TestPoolReserveCanceled(t *testing.T) {
 	p, _ := newTestPool(1)
 	backlogged(p, key(1), key(2))
@@ -539,8 +630,9 @@ func TestPoolTimerWakesWaiters(t *testing.T) {
 }
 
 // TestPoolBound drives the pool with random events, one at a time, and
-// checks the invariant the package doc states after each: running tasks
-// exceed the limit by no more than the tasks that came from aged polls.
+// checks the invariant the package doc states after each: tasks running,
+// young polls and eager slots never exceed limit + headroom, light tokens
+// (rule 6) and tasks from aged polls included.
 func TestPoolBound(t *testing.T) {
 	for seed := range uint64(50) {
 		rng := rand.New(rand.NewPCG(seed, 7))
@@ -562,7 +654,7 @@ func TestPoolBound(t *testing.T) {
 		}
 		var marking []marked
 		for range 400 {
-			switch rng.IntN(7) {
+			switch rng.IntN(8) {
 			case 0:
 				pending = append(pending, reserveAsync(p, key(rng.IntN(6))))
 			case 1:
@@ -604,6 +696,8 @@ func TestPoolBound(t *testing.T) {
 				}
 			case 6:
 				clk.Advance(time.Duration(rng.IntN(int(testIdle))))
+			case 7: // a light token (rule 6): eager slots may go past the limit
+				p.addLight(key(rng.IntN(6)))
 			}
 			settle(p, pending)
 			// Wait for each markUsed to return or be held.
