@@ -170,16 +170,22 @@ type lightWorkflowOutbound struct {
 
 // ExecuteActivity writes the activity's fairness key into its header and,
 // if the activity may start eagerly as a light one (lightCandidate), tells
-// the budget it is scheduled.
+// the budget it is scheduled. An activity that may not, whose key has
+// activities running here, asks for no eager slot while the limit is full:
+// the budget would refuse it, and the request would use up a light token
+// given for another workflow of the queue completing its task at the same
+// moment (the request does not say which workflow asks).
 func (o *lightWorkflowOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
-	k, ok := lightCandidate(workflow.IsReplaying(ctx), workflow.GetInfo(ctx), workflow.GetActivityOptions(ctx))
+	opts := workflow.GetActivityOptions(ctx)
+	k, ok := lightCandidate(workflow.IsReplaying(ctx), workflow.GetInfo(ctx), opts)
 	if h := interceptor.WorkflowHeader(ctx); h != nil && k.fairnessKey != "" {
 		if p, err := converter.GetDefaultDataConverter().ToPayload(k.fairnessKey); err == nil {
 			h[lightHeader] = p
 		}
 	}
-	if ok {
-		o.light.scheduled(k)
+	if ok && !o.light.scheduled(k) && o.light.pool.full() {
+		opts.DisableEagerExecution = true
+		ctx = workflow.WithActivityOptions(ctx, opts)
 	}
 	return o.Next.ExecuteActivity(ctx, activityType, args...)
 }

@@ -193,3 +193,76 @@ func TestLightInterceptor(t *testing.T) {
 		b.activities.mu.Unlock()
 	})
 }
+
+// eagerRecorder records whether the activities a workflow schedules ask
+// for eager execution, as the interceptors before it left their options.
+type eagerRecorder struct {
+	interceptor.WorkerInterceptorBase
+	disabled []bool
+}
+
+func (r *eagerRecorder) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &eagerRecorderInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, r: r}
+}
+
+type eagerRecorderInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+	r *eagerRecorder
+}
+
+func (i *eagerRecorderInbound) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
+	return i.Next.Init(&eagerRecorderOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: outbound}, r: i.r})
+}
+
+type eagerRecorderOutbound struct {
+	interceptor.WorkflowOutboundInterceptorBase
+	r *eagerRecorder
+}
+
+func (o *eagerRecorderOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
+	o.r.disabled = append(o.r.disabled, workflow.GetActivityOptions(ctx).DisableEagerExecution)
+	return o.Next.ExecuteActivity(ctx, activityType, args...)
+}
+
+// TestLightHeavyAsksNoEagerWhenFull: an activity whose key has activities
+// running here asks for no eager slot while the budget's limit is full (it
+// would be refused, and would use up another workflow's light token); with
+// room, or for a light key, it still asks.
+func TestLightHeavyAsksNoEagerWhenFull(t *testing.T) {
+	run := func(t *testing.T, b *Budget, running bool) bool {
+		t.Helper()
+		env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+		env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+			if running {
+				b.light.light.start(lightKey{queue: workflow.GetInfo(ctx).TaskQueueName, fairnessKey: "t1"})
+			}
+			ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+			ctx = workflow.WithPriority(ctx, temporal.Priority{FairnessKey: "t1"})
+			return workflow.ExecuteActivity(ctx, "work").Get(ctx, nil)
+		}, workflow.RegisterOptions{Name: "wf"})
+		env.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "work"})
+		r := &eagerRecorder{}
+		// The SDK runs the first interceptor's workflow outbound innermost:
+		// r sees the options b.light leaves.
+		env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{r, b.light}})
+		env.ExecuteWorkflow("wf")
+		require.NoError(t, env.GetWorkflowError())
+		require.Len(t, r.disabled, 1)
+		return r.disabled[0]
+	}
+	full := func(t *testing.T) *Budget {
+		b, err := NewBudget(2, withClock(newManualClock()))
+		require.NoError(t, err)
+		backlogged(b.activities, key(1))
+		runTasks(t, b.activities, key(1), key(1))
+		return b
+	}
+	roomy := func(t *testing.T) *Budget {
+		b, err := NewBudget(2, withClock(newManualClock()))
+		require.NoError(t, err)
+		return b
+	}
+	require.True(t, run(t, full(t), true), "heavy, limit full: no eager request")
+	require.False(t, run(t, roomy(t), true), "heavy, room: eager as ever")
+	require.False(t, run(t, full(t), false), "light, limit full: eager, with its token")
+}

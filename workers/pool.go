@@ -409,6 +409,14 @@ func (p *pool) countedLocked() int { return p.used + p.nYoung + p.eager }
 
 func (p *pool) roomLocked() bool { return p.countedLocked() < p.limit }
 
+// full reports whether the limit is full now: an eager reservation is
+// granted only with a light token (rule 6).
+func (p *pool) full() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.roomLocked()
+}
+
 // heldLocked reports whether polls of ks wait for its idle poll to return
 // (rule 2).
 func heldLocked(ks *keyState) bool {
