@@ -61,9 +61,11 @@ import (
 //     request that follows it, and one left over would let the next
 //     request on the queue, most likely a flood's, past the limit. A
 //     token unused for lightTokenTTL expires; a key holds at most
-//     headroom of them. The reservation does not say
-//     which workflow asks: another workflow's eager reservation on the
-//     same queue in that moment may use the token instead.
+//     headroom of them. The reservation does not say which workflow
+//     asks: another workflow's eager reservation on the same queue in
+//     that moment may use the token instead, so an activity whose key has
+//     activities running in the process asks for no eager slot while the
+//     limit is full (light.go); it would be refused anyway.
 //
 // Workflow polls whose server queue is not known (the SDK reserves before
 // choosing between the normal and the sticky queue) are "mixed": rules 1
