@@ -43,8 +43,9 @@ import (
 //     a slot (mayTake: used + young + eager < limit, or < limit + headroom
 //     for a class under its fair share), in the policy's order.
 //  4. An eager reservation is granted while used + young + eager < limit
-//     and no task is held (rule 5); also, up to limit + headroom, if its
-//     key has a light token (rule 6), which it uses up.
+//     and no task is held (rule 5); also, up to limit + headroom and
+//     whether tasks are held or not, if its key has a light token (rule
+//     6), which it uses up.
 //  5. A task from an aged poll starts if its class may take a slot (the
 //     same mayTake), or, up to limit + headroom, if its key has nothing
 //     running (mayStart); otherwise it is held: it waits in markUsed until
@@ -266,7 +267,10 @@ func (p *pool) tryReserve(key pollKey, cs *classState) *grant {
 	p.dispatchLocked() // room that aging made goes to held tasks and waiting polls first
 	counted := p.countedLocked()
 	light := p.liveLightLocked(key) > 0
-	if len(p.held) > 0 || !mayEager(counted, p.limit, p.headroom, light) {
+	// A light request goes ahead of held tasks: they wait for the count to
+	// fall under the limit, which one more task in the headroom delays by
+	// one task's end.
+	if (len(p.held) > 0 && !light) || !mayEager(counted, p.limit, p.headroom, light) {
 		return nil
 	}
 	if light { // used up even if the limit had room: see rule 6

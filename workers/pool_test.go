@@ -511,7 +511,7 @@ func TestPoolEagerOnlyWithinLimit(t *testing.T) {
 // TestPoolLightToken: with the limit full, an eager slot is granted only
 // to a key with a light token (rule 6), one per token, up to limit +
 // headroom; a grant within the limit uses its key's token too; a token
-// expires unused, and none is used while a task is held.
+// expires unused; a light request goes ahead of held tasks.
 func TestPoolLightToken(t *testing.T) {
 	t.Run("granted within the headroom", func(t *testing.T) {
 		p, _ := newTestPool(2)
@@ -588,11 +588,16 @@ func TestPoolLightToken(t *testing.T) {
 		go func() { p.markUsed(poll.g); close(marked) }() // its class is over its share, its key busy
 		waitFor(t, "held", func() bool { return p.snapshot().waiting == 1 })
 
-		p.addLight(key(2))
 		require.Nil(t, p.tryReserve(key(2), testClass(p, key(2).queue)), "held tasks go first")
+		p.addLight(key(2))
+		e := p.tryReserve(key(2), testClass(p, key(2).queue))
+		require.NotNil(t, e, "a light request goes ahead of held tasks, within the headroom")
+		p.markUsed(e)
+		require.Equal(t, 3, p.snapshot().used, "within limit + headroom")
 		p.release(running[0])
-		<-marked
-		for _, g := range []*grant{running[1], poll.g} {
+		<-marked // its key has nothing running now (rule 5)
+		require.Equal(t, 3, p.snapshot().used)
+		for _, g := range []*grant{e, running[1], poll.g} {
 			p.release(g)
 		}
 		require.Equal(t, poolSnapshot{}, p.snapshot())
