@@ -148,11 +148,15 @@ func newGroup(c client.Client, queues []string, opts worker.Options, register fu
 			}
 			tuners = append(tuners, t)
 		}
-		// First: its workflow outbound is then the innermost, so it sees
-		// the activity options the SDK will use, after the caller's
-		// interceptors (tqrouter's may send an activity to an overflow
-		// queue); its activity inbound is the outermost, which counts
-		// the same activity.
+		// First among the worker options' interceptors: its workflow
+		// outbound is then inside theirs, so it sees the activity
+		// options they leave. A client's interceptors (a tqrouter
+		// Router in client.Options) come before all of these (sdk-go
+		// v1.51 internal_worker.go:2640), so it sees an activity before
+		// the router moves a hot tenant's to an overflow queue: such an
+		// activity may be given a light token it does not use, which
+		// expires (its key has activities running, as a rule, and gets
+		// none).
 		if !opts.DisableEagerActivities {
 			opts.Interceptors = append([]interceptor.WorkerInterceptor{o.budget.light}, opts.Interceptors...)
 		}
