@@ -84,13 +84,18 @@ func mayStart(ks *keyState, counted, limit, headroom int, inv func() float64) bo
 }
 
 // mayEager reports whether an eager slot may be granted now, counted being
-// the pool's tasks running, young polls and eager slots: under the limit,
-// and, up to limit + headroom, when its key has a light token (light: a
-// workflow of this process scheduled the activity for a fairness key with
-// nothing running on its queue here; pool rule 6). So a quiet tenant whose
-// shard a flood fills starts its activity at once, as an idle queue's
-// first task does (mayStart), and eager slots never go past limit +
-// headroom.
-func mayEager(counted, limit, headroom int, light bool) bool {
-	return counted < limit || (light && counted < limit+headroom)
+// the pool's tasks running, young polls and eager slots: under the limit
+// while no task is held (held tasks go first), and, up to limit +
+// headroom and whether tasks are held or not, when its key has a light
+// token (light: a workflow of this process scheduled the activity for a
+// fairness key with nothing running on its queue here; pool rule 6). So a
+// quiet tenant whose shard a flood fills starts its activity at once, as
+// an idle queue's first task does (mayStart), and eager slots never go
+// past limit + headroom. A held task waits for the count to fall under
+// the limit, which one light task in the headroom delays by one task's end.
+func mayEager(counted, limit, headroom int, held, light bool) bool {
+	if light {
+		return counted < limit+headroom
+	}
+	return !held && counted < limit
 }

@@ -267,10 +267,7 @@ func (p *pool) tryReserve(key pollKey, cs *classState) *grant {
 	p.dispatchLocked() // room that aging made goes to held tasks and waiting polls first
 	counted := p.countedLocked()
 	light := p.liveLightLocked(key) > 0
-	// A light request goes ahead of held tasks: they wait for the count to
-	// fall under the limit, which one more task in the headroom delays by
-	// one task's end.
-	if (len(p.held) > 0 && !light) || !mayEager(counted, p.limit, p.headroom, light) {
+	if !mayEager(counted, p.limit, p.headroom, len(p.held) > 0, light) {
 		return nil
 	}
 	if light { // used up even if the limit had room: see rule 6
