@@ -73,11 +73,11 @@ var budgetOptions = worker.Options{MaxConcurrentActivityTaskPollers: activityPol
 const activityPollers = 2
 
 // budgetBound is what the budget guarantees: running activities stay
-// within the limit plus its default headroom (a third of the limit), tasks
+// within the limit plus its default headroom (half the limit), tasks
 // that polls of idle queues bring included (they wait in the worker when
 // their kind may not take a slot).
 func budgetBound(limit int) int64 {
-	return int64(limit + limit/3)
+	return int64(limit + workers.DefaultHeadroom(limit))
 }
 
 // startSpread starts perQueue[i] OneActivity workflows on queue i and

@@ -69,7 +69,8 @@ const defaultNexusSlots = 1000
 // queue with the fewest. This policy is one short, documented piece of the
 // package (policy.go).
 //
-// The headroom ([WithHeadroom], by default a third of the limit): when the
+// The headroom ([WithHeadroom], by default half the limit,
+// [DefaultHeadroom]): when the
 // limit is full, a class under its fair share of it (the limit split
 // between the classes with work, by weight) may still start tasks, up to
 // limit + headroom, while the classes over their share start nothing until
@@ -87,8 +88,8 @@ const defaultNexusSlots = 1000
 // task starts at once while there is headroom, and a flood's tasks from
 // polls that aged wait for the flood's own slots.
 // So a fleet of worker processes, each with a budget of its share of the
-// slots and the default headroom, runs at most the slots plus a third of
-// them in all, however many processes and idle queues. Eager activities
+// slots and the default headroom, runs at most 1.5 times the slots in
+// all, however many processes and idle queues. Eager activities
 // and eager workflow starts are granted only within the limit, except
 // that a workflow's activity whose fairness key has nothing running on its
 // queue in this process starts eagerly within the headroom: a [Group]'s
@@ -138,7 +139,7 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 	if o.idleAfter <= 0 {
 		return nil, fmt.Errorf("tqrouter: budget idle-poll time %v, want > 0", o.idleAfter)
 	}
-	headroom := limit / 3
+	headroom := DefaultHeadroom(limit)
 	if o.headroom != nil {
 		headroom = *o.headroom
 	}
@@ -160,6 +161,15 @@ func NewBudget(limit int, opts ...BudgetOption) (*Budget, error) {
 
 // Limit returns how many activities may run at once.
 func (b *Budget) Limit() int { return b.activities.limit }
+
+// DefaultHeadroom is the headroom of a budget of limit activities made
+// without [WithHeadroom]: half the limit, rounded down, so a fleet of
+// budgets runs at most 1.5 times its limits in all. Half, not less, so
+// that a quiet tenant's activity on a flooded shard finds a slot: with a
+// third, the demo's shard-mates missed 20x in 5 of 10 runs of fairness
+// alone, all for a full headroom; with half, 1 of 10 (BENCHMARKS.md,
+// "Fairness alone with light activities").
+func DefaultHeadroom(limit int) int { return limit / 2 }
 
 // Headroom returns how many activities past the limit a class under its
 // fair share may start (see [WithHeadroom]).

@@ -46,8 +46,8 @@ func TestNewBudgetValidates(t *testing.T) {
 		limit, headroom int
 		opts            []BudgetOption
 	}{
-		{12, 4, nil}, // a third of the limit
-		{3, 1, nil}, {2, 0, nil},
+		{12, 6, nil}, // half the limit
+		{3, 1, nil}, {2, 1, nil}, {1, 0, nil},
 		{12, 0, []BudgetOption{WithHeadroom(0)}},
 		{12, 20, []BudgetOption{WithHeadroom(20)}},
 		{12, 0, []BudgetOption{WithHeadroom(20), WithStrictLimit()}},

@@ -41,8 +41,8 @@ func ExampleWithBudget() {
 	_ = group // group.Run(worker.InterruptCh()) runs until SIGINT or a fatal worker error
 }
 
-// A budget of 12 activities lets a kind under its fair share start 4 more
-// while another kind fills the 12 (by default a third of the limit);
+// A budget of 12 activities lets a kind under its fair share start 6 more
+// while another kind fills the 12 (by default half the limit);
 // WithHeadroom(0) keeps every counted task within the 12.
 func ExampleWithHeadroom() {
 	for _, opts := range [][]workers.BudgetOption{nil, {workers.WithHeadroom(0)}} {
@@ -53,6 +53,6 @@ func ExampleWithHeadroom() {
 		fmt.Println(budget.Limit(), budget.Headroom())
 	}
 	// Output:
-	// 12 4
+	// 12 6
 	// 12 0
 }

@@ -11,7 +11,7 @@ import (
 
 // TestFleetBound: a fleet of W worker processes, each with its own budget
 // of 12/W slots and the default headroom, polling the demo's 5 routed
-// queues, runs at most limit + headroom per process, so at most 12 + 4 in
+// queues, runs at most limit + headroom per process, so at most 12 + 6 in
 // all whatever W (1.5 × 12 = 18 is the demo's target), even when the
 // flood fills every process's limit and then a task reaches each of every
 // process's 4 other queues at once, through their polls taken for idle
@@ -41,7 +41,7 @@ func TestFleetBound(t *testing.T) {
 				}
 				b, err := NewBudget(limit, withClock(newManualClock()), WithMeterProvider(noop.NewMeterProvider()))
 				require.NoError(t, err)
-				require.Equal(t, limit/3, b.Headroom(), "the default headroom")
+				require.Equal(t, limit/2, b.Headroom(), "the default headroom")
 				pr := &process{p: b.activities, limitAndRoom: limit + b.Headroom()}
 				bound += pr.limitAndRoom
 				backlogged(pr.p, flood)

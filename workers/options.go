@@ -138,7 +138,7 @@ type BudgetOption func(*budgetOptions)
 
 type budgetOptions struct {
 	workflowLimit int
-	headroom      *int // nil: a third of the limit
+	headroom      *int // nil: DefaultHeadroom(limit)
 	idleAfter     time.Duration
 	meterProvider metric.MeterProvider
 	clock         clock
@@ -160,9 +160,10 @@ func WithIdlePollAfter(d time.Duration) BudgetOption {
 }
 
 // WithHeadroom sets how many activities past the limit a kind under its
-// fair share may start while the limit is full (by default a third of the
-// limit, rounded down). It lets a kind that was idle when another filled
-// the limit start its work without waiting for the other's tasks to end;
+// fair share may start while the limit is full (by default
+// [DefaultHeadroom], half the limit, rounded down). It lets a kind that
+// was idle when another filled the limit start its work without waiting
+// for the other's tasks to end;
 // the kinds over their share start nothing until the count is back under
 // the limit, so they pay the excess back. Running tasks never exceed
 // limit + headroom; 0 keeps them within the limit. [WithStrictLimit] sets

@@ -94,7 +94,7 @@ func main() {
 	flag.IntVar(&cfg.JobStarts, "jobs", cfg.JobStarts, "cleanup jobs")
 	flag.DurationVar(&cfg.Work, "work", cfg.Work, "work per workflow")
 	flag.IntVar(&cfg.Slots, "slots", cfg.Slots, "worker budget: activities the run's workers may run at once, in all, divided among --worker-procs")
-	flag.IntVar(&cfg.Headroom, "headroom", cfg.Headroom, "routed budget's headroom: activities past the budget a kind under its fair share may start, in all, divided among --worker-procs (-1: the budget's default, a third of --slots)")
+	flag.IntVar(&cfg.Headroom, "headroom", cfg.Headroom, "routed budget's headroom: activities past the budget a kind under its fair share may start, in all, divided among --worker-procs (-1: the budget's default, half of --slots)")
 	flag.IntVar(&cfg.Shards, "shards", cfg.Shards, "tenant shards of the routed run")
 	flag.IntVar(&cfg.Clients, "clients", cfg.Clients, "API processes: independent clients (each with its own router in the routed run) that take the starts in turn")
 	flag.IntVar(&cfg.WorkerProcs, "worker-procs", cfg.WorkerProcs, "worker processes: each with its own client (and router) and its share of --slots and --headroom, the first ones taking the remainder")

@@ -58,7 +58,7 @@ type Config struct {
 	// Headroom is how many activities past Slots the routed run's budgets
 	// let a kind under its fair share start (workers.WithHeadroom), in
 	// all, divided among WorkerProcs; -1, Default's, is the budget's
-	// default for the whole of Slots, a third of it. The baseline's
+	// default for the whole of Slots (workers.DefaultHeadroom, half). The baseline's
 	// workers have no such thing.
 	Headroom int
 	// Shards is the tenant shard count of the routed run, and the one the
@@ -81,7 +81,7 @@ type Config struct {
 	// polls every queue of the run with its own SDK client (and, in the
 	// routed run, its own router) and its own share of Slots, as worker
 	// pods would. Slots divide evenly, the first Slots%WorkerProcs
-	// processes taking one more; the headroom (Headroom, or a third of
+	// processes taking one more; the headroom (Headroom, or half of
 	// Slots by default) divides the same way, so the fleet's totals are
 	// those of one process. 0 means 1.
 	WorkerProcs int
@@ -341,7 +341,7 @@ func Run(ctx context.Context, env Env, cfg Config, routed bool, prefix string) (
 	var budget, headroom int
 	room := cfg.Headroom
 	if room < 0 {
-		room = cfg.Slots / 3 // the budget's default, for the whole fleet
+		room = workers.DefaultHeadroom(cfg.Slots) // the budget's default, for the whole fleet
 	}
 	slotShares, roomShares := Shares(cfg.Slots, procs), Shares(room, procs)
 	for i := range procs {

@@ -194,10 +194,10 @@ func TestRun(t *testing.T) {
 		wantQueuesAtLeast int
 	}{
 		{name: "baseline", clients: 1, procs: 1, budget: 8, wantTenantSeen: 0, wantQueuesAtLeast: 1},
-		{name: "routed", routed: true, clients: 1, procs: 1, budget: 8, room: 2, wantTenantSeen: 1, wantQueuesAtLeast: cfg.Shards + 1},
-		// 8 slots over 3 processes: 3+3+2; the default headroom, 8/3 = 2,
-		// over 3: 1+1+0.
-		{name: "routed/3x2", routed: true, clients: 3, procs: 3, budget: 8, room: 2, wantTenantSeen: 1, wantQueuesAtLeast: cfg.Shards + 1},
+		{name: "routed", routed: true, clients: 1, procs: 1, budget: 8, room: 4, wantTenantSeen: 1, wantQueuesAtLeast: cfg.Shards + 1},
+		// 8 slots over 3 processes: 3+3+2; the default headroom, 8/2 = 4,
+		// over 3: 2+1+1.
+		{name: "routed/3x2", routed: true, clients: 3, procs: 3, budget: 8, room: 4, wantTenantSeen: 1, wantQueuesAtLeast: cfg.Shards + 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := cfg
